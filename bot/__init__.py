@@ -1,0 +1,1 @@
+"""Condensa: the composition root (settings, application, run modes, command line)."""

@@ -1,0 +1,159 @@
+"""Building the services and the python-telegram-bot Application: all wiring is here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.settings import Settings
+from handlers import HandlerDeps, Limits, command_menus, register_handlers
+from handlers.summary import SummaryHandlers
+from services.executor import ModelExecutor
+from services.keywords import KeyBERTExtractor
+from services.protocols import KeywordExtractor, Summarizer
+from services.storage import SQLiteStore
+from services.summarization import build_summary_service
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
+
+
+@dataclass
+class Services:
+    """The service layer as the bot uses it."""
+
+    summarizer: Summarizer
+    keywords: KeywordExtractor
+    executor: ModelExecutor | None = None
+    _warm_up: asyncio.Future[Any] | None = field(default=None, repr=False)
+
+    def warm_up(self) -> None:
+        """Load models in the background so first requests are fast (blocking; run off-loop)."""
+        warm = getattr(self.keywords, "warm_up", None)
+        if callable(warm):
+            try:
+                warm()
+            except Exception:  # a missing model is reported when a request needs it
+                logger.warning("keyword model warm-up failed", exc_info=True)
+
+    def close(self) -> None:
+        """Stop the executor."""
+        if self.executor is not None:
+            self.executor.shutdown()
+
+
+def build_services(settings: Settings) -> Services:
+    """The real services: extractive summarizers and KeyBERT, sharing one bounded executor."""
+    executor = ModelExecutor(workers=settings.model_workers, queue=settings.model_queue)
+    summarizer = build_summary_service(executor, settings.max_input_chars, settings.default_method)
+    keywords = KeyBERTExtractor(executor, max_chars=settings.max_input_chars)
+    return Services(summarizer=summarizer, keywords=keywords, executor=executor)
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The chat-facing limits of ``settings``."""
+    return Limits(
+        auto_summary_min_chars=settings.auto_summary_min_chars,
+        forward_batch_seconds=settings.forward_batch_seconds,
+        max_input_chars=settings.max_input_chars,
+        max_file_bytes=settings.max_file_bytes,
+        keywords_top_n=settings.keywords_top_n,
+    )
+
+
+class BotRuntime:
+    """Opens resources in ``post_init`` and closes them in ``post_shutdown``.
+
+    Args:
+        settings: validated settings; the token must be set.
+        services: the service layer (real ones by default; tests pass fakes).
+        warm_up: load models in the background after start-up.
+    """
+
+    def __init__(self, settings: Settings, services: Services | None = None, warm_up: bool = True):
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is required to build the application")
+        self.settings = settings
+        self.services = services or build_services(settings)
+        self._warm = warm_up
+        self.store: SQLiteStore | None = None
+        self.summary_handlers: SummaryHandlers | None = None
+        self.application = self._build()
+
+    def _build(self) -> Application:  # type: ignore[type-arg]
+        token = self.settings.telegram_bot_token
+        assert token is not None  # checked in __init__
+        builder: ApplicationBuilder = (  # type: ignore[type-arg]
+            Application.builder()
+            .token(token.get_secret_value())
+            .base_url(self.settings.bot_api_base_url)
+            .base_file_url(self.settings.bot_api_file_url)
+            .concurrent_updates(True)
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .post_init(self._post_init)
+            .post_shutdown(self._post_shutdown)
+        )
+        return builder.build()
+
+    async def _post_init(self, application: Application) -> None:  # type: ignore[type-arg]
+        self.store = await SQLiteStore.open(self.settings.database_path)
+        deps = HandlerDeps(
+            summarizer=self.services.summarizer,
+            keywords=self.services.keywords,
+            store=self.store,
+            limits=limits_from(self.settings),
+        )
+        self.summary_handlers = register_handlers(application, deps)
+        for language, commands in command_menus().items():
+            try:
+                await application.bot.set_my_commands(commands, language_code=language)
+            except TelegramError as exc:
+                logger.warning(
+                    "could not register the command menu (%s): %s", language or "default", exc
+                )
+        if self._warm:
+            loop = asyncio.get_running_loop()
+            self.services._warm_up = loop.run_in_executor(None, self.services.warm_up)
+        logger.info("Condensa is ready as @%s", application.bot.username)
+
+    async def _post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]
+        if self.summary_handlers is not None:
+            await self.summary_handlers.shutdown()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        self.services.close()
+
+    async def start(self, polling: bool = True, poll_timeout: int = 10) -> None:
+        """Initialize and start the application (polling unless a webhook feeds it).
+
+        ``poll_timeout`` is the long-poll length; stopping waits for the poll in flight.
+        """
+        await self.application.initialize()
+        await self._post_init(self.application)
+        await self.application.start()
+        if polling and self.application.updater is not None:
+            await self.application.updater.start_polling(
+                poll_interval=0.0, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
+
+    async def stop(self) -> None:
+        """Stop polling, then the application, then close resources."""
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self._post_shutdown(self.application)
+        await self.application.shutdown()

@@ -1,0 +1,129 @@
+"""The command line: ``python -m bot`` / ``condensa`` with no arguments runs the bot; with a
+subcommand it works on a file or stdin and prints the result on stdout.
+
+Contract other tools rely on: exit 0 with the result on stdout; a refusal exits 2 with one plain
+line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.logging_setup import configure_logging
+from bot.settings import Settings
+from services.documents import read_text_document
+from services.errors import CondensaError
+from services.protocols import Length, SummaryOptions
+
+logger = logging.getLogger(__name__)
+EXIT_REFUSED = 2
+
+
+def _read_input(source: str) -> str:
+    if source == "-":
+        return read_text_document(sys.stdin.buffer.read(), "stdin.txt")
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CondensaError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    return read_text_document(data, path.name)
+
+
+async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
+    from bot.app import build_services
+
+    services = build_services(settings)
+    try:
+        text = _read_input(args.input)
+        options = SummaryOptions(
+            method=args.method or "",
+            length=Length(args.length),
+            sentences=args.sentences,
+            language=args.lang or "",
+        )
+        summary = await services.summarizer.summarize(text, options)
+    finally:
+        services.close()
+    header = (
+        f"{summary.method} · {len(summary.sentences)} of {summary.source_sentences} sentences, "
+        f"{round(100 * summary.compression)} %"
+    )
+    return "\n".join([header, "", *summary.sentences])
+
+
+async def _keywords(settings: Settings, args: argparse.Namespace) -> str:
+    from bot.app import build_services
+
+    services = build_services(settings)
+    try:
+        text = _read_input(args.input)
+        result = await services.keywords.extract(text, top_n=args.top, language=args.lang or "")
+    finally:
+        services.close()
+    return "\n".join(f"{item.phrase}\t{item.score:.4f}" for item in result.keyphrases)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``condensa``."""
+    parser = argparse.ArgumentParser(
+        prog="condensa",
+        description="Condensa: summaries and key phrases of long text. "
+        "With no subcommand, runs the Telegram bot (or a local chat when no token is set).",
+    )
+    sub = parser.add_subparsers(dest="command")
+    summarize = sub.add_parser("summarize", help="summarize a text file (or - for stdin)")
+    summarize.add_argument("input", help="a text file, or - for stdin")
+    summarize.add_argument("--method", help="summary method (default: the configured one)")
+    summarize.add_argument("--length", choices=[x.value for x in Length], default="medium")
+    summarize.add_argument("--sentences", type=int, help="exact number of sentences")
+    summarize.add_argument("--lang", help="language code of the text (default: detect)")
+    keywords = sub.add_parser("keywords", help="key phrases of a text file (or - for stdin)")
+    keywords.add_argument("input", help="a text file, or - for stdin")
+    keywords.add_argument("--top", type=int, default=10, help="how many key phrases")
+    keywords.add_argument("--lang", help="language code of the text (default: detect)")
+    return parser
+
+
+def _run_bot(settings: Settings) -> None:
+    from bot.run import run_console, run_polling, run_webhook
+
+    if settings.telegram_bot_token is None:
+        asyncio.run(run_console(settings))
+    elif settings.webhook_url:
+        asyncio.run(run_webhook(settings))
+    else:
+        asyncio.run(run_polling(settings))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m bot`` and the ``condensa`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]).upper() or "settings"
+        print(f"condensa: invalid configuration: {where}: {first['msg']}", file=sys.stderr)
+        return EXIT_REFUSED
+    secrets = [
+        s.get_secret_value() for s in (settings.telegram_bot_token, settings.webhook_secret) if s
+    ]
+    configure_logging(settings.log_level if args.command is None else "WARNING", secrets)
+    if args.command is None:
+        _run_bot(settings)
+        return 0
+    runner = _summarize if args.command == "summarize" else _keywords
+    try:
+        output = asyncio.run(runner(settings, args))
+    except CondensaError as error:
+        print(f"condensa: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(output)
+    return 0

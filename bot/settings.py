@@ -1,0 +1,74 @@
+"""The one Settings class, read from the environment and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting Condensa reads; ``.env.example`` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"  # noqa: S104 - webhook mode must accept Telegram's calls
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    data_dir: Path = Path("./data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    auto_summary_min_chars: int = Field(default=600, ge=1)
+    forward_batch_seconds: float = Field(default=2.0, ge=0.0)
+    max_input_chars: int = Field(default=100_000, ge=1000)
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    default_method: str = "lexrank"
+    model_workers: int = Field(default=1, ge=1)
+    model_queue: int = Field(default=4, ge=0)
+    keywords_top_n: int = Field(default=10, ge=1, le=30)
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("TELEGRAM_API_URL must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "WEBHOOK_SECRET is required when WEBHOOK_URL is set "
+                "(1-256 characters: letters, digits, _ and -)"
+            )
+        return self
+
+    @property
+    def bot_api_base_url(self) -> str:
+        """Root of the Bot API methods (the token is appended)."""
+        return f"{self.telegram_api_url}/bot"
+
+    @property
+    def bot_api_file_url(self) -> str:
+        """Root of file downloads (the token is appended)."""
+        return f"{self.telegram_api_url}/file/bot"
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file with per-chat state."""
+        return self.data_dir / "condensa.sqlite3"

@@ -1,0 +1,55 @@
+"""The Telegram surface: one module per capability, wired in one place here.
+
+Handlers parse the update, call one service through its protocol, and render the answer. They
+never import model libraries; ``tests/test_architecture.py`` enforces it.
+"""
+
+from __future__ import annotations
+
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from handlers.deps import HandlerDeps, Limits
+from handlers.errors import on_error
+from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
+from handlers.start import StartHandlers, command_menus
+from handlers.summary import SummaryHandlers
+
+__all__ = ["HandlerDeps", "Limits", "command_menus", "register_handlers"]
+
+
+def register_handlers(application: Application, deps: HandlerDeps) -> SummaryHandlers:  # type: ignore[type-arg]
+    """Add every handler to ``application``; returns the summary handlers (for shutdown)."""
+    start = StartHandlers(deps)
+    summary = SummaryHandlers(deps)
+    settings = SettingsHandlers(deps)
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", start.start))
+    application.add_handler(CommandHandler("help", start.help))
+    application.add_handler(CommandHandler("summary", summary.summary_command))
+    application.add_handler(CommandHandler("keywords", summary.keywords_command))
+    application.add_handler(CommandHandler("settings", settings.show))
+    application.add_handler(
+        CallbackQueryHandler(settings.on_button, pattern=f"^{CALLBACK_PREFIX}:")
+    )
+    application.add_handler(
+        MessageHandler(
+            filters.Document.ALL & filters.CaptionRegex(r"^/(summary|keywords)\b"),
+            summary.caption_command,
+        )
+    )
+    application.add_handler(
+        MessageHandler(private & filters.Document.ALL, summary.private_document)
+    )
+    application.add_handler(
+        MessageHandler(
+            private & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND, summary.private_text
+        )
+    )
+    application.add_error_handler(on_error)
+    return summary

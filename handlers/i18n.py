@@ -1,0 +1,152 @@
+"""User-facing sentences in English and Spanish.
+
+Every string is plain text or HTML written here; values interpolated into HTML strings are
+escaped by the caller (see :mod:`handlers.render`).
+"""
+
+from __future__ import annotations
+
+UI_LANGUAGES = ("en", "es")
+DEFAULT_LANGUAGE = "en"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "start": {
+        "en": (
+            "<b>Condensa</b> turns long text into something you can read in ten seconds.\n\n"
+            "• Send or forward me a long message (or several) and I summarize it.\n"
+            "• /summary — summarize the text after the command, the message you reply to, "
+            "or a .txt file.\n"
+            "• /keywords — the key phrases of the same inputs.\n"
+            "• /settings — method, length and reply language for this chat.\n"
+            "• /help — this message."
+        ),
+        "es": (
+            "<b>Condensa</b> convierte textos largos en algo que se lee en diez segundos.\n\n"
+            "• Envíame o reenvíame un mensaje largo (o varios) y lo resumo.\n"
+            "• /summary — resume el texto tras el comando, el mensaje al que respondes "
+            "o un archivo .txt.\n"
+            "• /keywords — las frases clave de lo mismo.\n"
+            "• /settings — método, longitud e idioma de respuesta de este chat.\n"
+            "• /help — este mensaje."
+        ),
+    },
+    "help_group": {
+        "en": (
+            "\n\n<b>In groups</b>: reply to a message with /summary or /keywords. By default "
+            "Telegram's privacy mode lets me see only commands and replies to me; to let me read "
+            "ordinary messages, a group admin can make me an admin or turn privacy mode off "
+            "with @BotFather (/setprivacy)."
+        ),
+        "es": (
+            "\n\n<b>En grupos</b>: responde a un mensaje con /summary o /keywords. Por defecto el "
+            "modo de privacidad de Telegram solo me deja ver comandos y respuestas a mí; para que "
+            "lea los mensajes normales, un administrador puede hacerme administrador o desactivar "
+            "el modo de privacidad con @BotFather (/setprivacy)."
+        ),
+    },
+    "cmd_start": {"en": "What Condensa does", "es": "Qué hace Condensa"},
+    "cmd_help": {"en": "How to use the bot", "es": "Cómo usar el bot"},
+    "cmd_summary": {
+        "en": "Summarize text, a reply or a file",
+        "es": "Resumir un texto, una respuesta o un archivo",
+    },
+    "cmd_keywords": {"en": "Key phrases of a text", "es": "Frases clave de un texto"},
+    "cmd_settings": {"en": "Method, length, language", "es": "Método, longitud, idioma"},
+    "working": {"en": "⏳ Working on it…", "es": "⏳ Trabajando en ello…"},
+    "no_input_summary": {
+        "en": "Send /summary followed by a text, or reply with /summary to a message or a .txt file.",
+        "es": "Envía /summary seguido de un texto, o responde con /summary a un mensaje o a un archivo .txt.",
+    },
+    "no_input_keywords": {
+        "en": "Send /keywords followed by a text, or reply with /keywords to a message or a .txt file.",
+        "es": "Envía /keywords seguido de un texto, o responde con /keywords a un mensaje o a un archivo .txt.",
+    },
+    "short_private": {
+        "en": "Send me a longer text (at least {min_chars} characters), forward me messages, or use /summary.",
+        "es": "Envíame un texto más largo (al menos {min_chars} caracteres), reenvíame mensajes o usa /summary.",
+    },
+    "err_empty": {
+        "en": "There is no text to work on.",
+        "es": "No hay texto con el que trabajar.",
+    },
+    "err_too_short": {
+        "en": "This text is already short: it has {sentences} sentence(s), I need at least {minimum}.",
+        "es": "Este texto ya es corto: tiene {sentences} frase(s) y necesito al menos {minimum}.",
+    },
+    "err_too_large": {
+        "en": "This is too long for me: {size} {unit}, the limit is {limit}.",
+        "es": "Es demasiado largo para mí: {size} {unit}, el límite es {limit}.",
+    },
+    "err_file_too_big": {
+        "en": "Telegram lets bots download files of up to 20 MB; this one is {size}. "
+        "(A self-hosted Bot API server raises that limit.)",
+        "es": "Telegram solo deja a los bots descargar archivos de hasta 20 MB; este ocupa {size}. "
+        "(Un servidor propio de la Bot API sube ese límite.)",
+    },
+    "err_unsupported": {
+        "en": "I can't read this kind of file ({kind}); send plain text or a .txt file.",
+        "es": "No puedo leer este tipo de archivo ({kind}); envía texto o un archivo .txt.",
+    },
+    "err_busy": {
+        "en": "I'm busy with other requests right now, please try again in a moment.",
+        "es": "Estoy ocupado con otras peticiones, inténtalo de nuevo en un momento.",
+    },
+    "err_model_unavailable": {
+        "en": "That method is not available on this server ({reason}).",
+        "es": "Ese método no está disponible en este servidor ({reason}).",
+    },
+    "err_unknown_method": {
+        "en": "Unknown method “{name}”. Choose one with /settings.",
+        "es": "Método desconocido «{name}». Elige uno con /settings.",
+    },
+    "err_generic": {
+        "en": "Sorry, something went wrong on my side. Please try again.",
+        "es": "Lo siento, algo ha fallado por mi parte. Inténtalo de nuevo.",
+    },
+    "summary_heading": {
+        "en": "<b>{method}</b> · {kept} of {total} sentences, {percent} %",
+        "es": "<b>{method}</b> · {kept} de {total} frases, {percent} %",
+    },
+    "keywords_heading": {
+        "en": "<b>Key phrases</b>",
+        "es": "<b>Frases clave</b>",
+    },
+    "no_keywords": {
+        "en": "I found no key phrases in this text.",
+        "es": "No he encontrado frases clave en este texto.",
+    },
+    "settings_title": {
+        "en": "<b>Settings for this chat</b>\nMethod: {method}\nLength: {length}\nReply language: {reply_language}",
+        "es": "<b>Ajustes de este chat</b>\nMétodo: {method}\nLongitud: {length}\nIdioma de respuesta: {reply_language}",
+    },
+    "settings_saved": {"en": "Saved", "es": "Guardado"},
+    "settings_admins_only": {
+        "en": "Only group admins can change these settings.",
+        "es": "Solo los administradores del grupo pueden cambiar estos ajustes.",
+    },
+    "settings_invalid": {"en": "That option no longer exists.", "es": "Esa opción ya no existe."},
+    "length_short": {"en": "short", "es": "corto"},
+    "length_medium": {"en": "medium", "es": "medio"},
+    "length_long": {"en": "long", "es": "largo"},
+    "language_auto": {"en": "automatic", "es": "automático"},
+    "language_en": {"en": "English", "es": "inglés"},
+    "language_es": {"en": "Spanish", "es": "español"},
+    "default_mark": {"en": "default", "es": "predeterminado"},
+    "unit_characters": {"en": "characters", "es": "caracteres"},
+    "unit_bytes": {"en": "bytes", "es": "bytes"},
+}
+
+
+def t(key: str, language: str, **values: object) -> str:
+    """The message ``key`` in ``language`` (English when missing), formatted with ``values``."""
+    variants = MESSAGES[key]
+    template = variants.get(language) or variants[DEFAULT_LANGUAGE]
+    return template.format(**values) if values else template
+
+
+def pick_language(preferred: str | None, user_language_code: str | None) -> str:
+    """The UI language: the chat's choice, else the user's Telegram language, else English."""
+    if preferred in UI_LANGUAGES:
+        return preferred
+    code = (user_language_code or "").split("-")[0].lower()
+    return code if code in UI_LANGUAGES else DEFAULT_LANGUAGE

@@ -1,0 +1,74 @@
+"""Finding the text a command works on: its arguments, the replied-to message, or a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from telegram import Bot, Document, Message
+
+from services.documents import TEXT_EXTENSIONS, read_text_document
+from services.errors import InputTooLarge, UnsupportedFormat
+
+
+@dataclass(frozen=True)
+class InputText:
+    """Text to work on and where it came from."""
+
+    text: str
+    source: str  # "args", "reply", "document", "message"
+    name: str = ""
+
+
+def command_arguments(message: Message) -> str:
+    """The text after the leading ``/command`` of a message, newlines kept."""
+    body = message.text or message.caption or ""
+    parts = body.split(None, 1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def message_text(message: Message) -> str:
+    """A message's text or caption."""
+    return message.text or message.caption or ""
+
+
+def is_text_document(document: Document) -> bool:
+    """Whether a document looks like plain text by its name and declared type."""
+    suffix = PurePosixPath(document.file_name or "").suffix.lower()
+    mime = (document.mime_type or "").lower()
+    return suffix in TEXT_EXTENSIONS and (not mime or mime.startswith("text/"))
+
+
+async def read_document(bot: Bot, document: Document, max_bytes: int) -> InputText:
+    """Download a plain-text document and decode it.
+
+    Raises:
+        InputTooLarge: the file is over ``max_bytes`` (Telegram's bot download limit).
+        UnsupportedFormat: the file is not plain text.
+    """
+    name = document.file_name or "document"
+    if document.file_size and document.file_size > max_bytes:
+        raise InputTooLarge(document.file_size, max_bytes, unit="bytes")
+    if not is_text_document(document):
+        raise UnsupportedFormat(PurePosixPath(name).suffix.lower() or (document.mime_type or "?"))
+    file = await bot.get_file(document.file_id)
+    data = bytes(await file.download_as_bytearray())
+    return InputText(read_text_document(data, name), "document", name)
+
+
+async def resolve_input(message: Message, bot: Bot, max_file_bytes: int) -> InputText | None:
+    """The input of /summary or /keywords, in order: arguments, replied-to document or text,
+    a document the command is the caption of. None when there is nothing."""
+    arguments = command_arguments(message)
+    if arguments:
+        return InputText(arguments, "args")
+    if message.document is not None:
+        return await read_document(bot, message.document, max_file_bytes)
+    replied = message.reply_to_message
+    if replied is not None:
+        if replied.document is not None:
+            return await read_document(bot, replied.document, max_file_bytes)
+        text = message_text(replied)
+        if text.strip():
+            return InputText(text, "reply")
+    return None

@@ -1,0 +1,148 @@
+"""Rendering: every reply is HTML built here, escaped, and split under Telegram's limit.
+
+Replies are assembled from self-contained HTML blocks (a heading, a paragraph, a list item), so
+splitting between blocks never cuts a tag. A block longer than the limit is split as plain
+text — at a paragraph, line, sentence or word boundary, never inside a word — and escaped after.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from telegram.constants import MessageLimit
+
+from handlers.i18n import t
+from services.protocols import KeywordResult, Summary
+
+MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
+_BOUNDARIES = (
+    re.compile(r"\n\s*\n"),
+    re.compile(r"\n"),
+    re.compile(r"(?<=[.!?…])\s+"),
+    re.compile(r"\s+"),
+)
+
+METHOD_LABELS = {
+    "lexrank": "LexRank",
+    "textrank": "TextRank",
+    "lsa": "LSA",
+    "luhn": "Luhn",
+    "edmundson": "Edmundson",
+    "kl": "KL-Sum",
+    "sumbasic": "SumBasic",
+    "textteaser": "TextTeaser",
+    "embedding": "Embedding",
+    "abstractive": "Abstractive",
+    "llm": "LLM",
+}
+
+
+def escape(text: str) -> str:
+    """Escape a user- or model-supplied string for Telegram's HTML parse mode."""
+    return html.escape(text, quote=False)
+
+
+def method_label(method: str) -> str:
+    """The display name of a summary method."""
+    return METHOD_LABELS.get(method, method)
+
+
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_plain(text: str, limit: int) -> list[str]:
+    """Split plain text into pieces whose *escaped* length is at most ``limit``.
+
+    Cuts at the coarsest boundary that works: paragraph, line, sentence, then whitespace.
+    A single word longer than the limit (a huge URL) is the only thing cut inside.
+    """
+    if telegram_length(escape(text)) <= limit:
+        return [text]
+    for boundary in _BOUNDARIES:
+        parts = [p for p in boundary.split(text) if p.strip()]
+        if len(parts) > 1:
+            separator = (
+                "\n\n"
+                if boundary is _BOUNDARIES[0]
+                else "\n"
+                if boundary is _BOUNDARIES[1]
+                else " "
+            )
+            return _pack(
+                [piece for part in parts for piece in split_plain(part, limit)], separator, limit
+            )
+    # One enormous token: cut it where an escape sequence cannot be broken (escape each piece).
+    step = max(1, limit // 6)
+    return [text[i : i + step] for i in range(0, len(text), step)]
+
+
+def _pack(parts: list[str], separator: str, limit: int) -> list[str]:
+    pieces: list[str] = []
+    current = ""
+    for part in parts:
+        candidate = f"{current}{separator}{part}" if current else part
+        if telegram_length(escape(candidate)) <= limit:
+            current = candidate
+        else:
+            if current:
+                pieces.append(current)
+            current = part
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def pack_blocks(blocks: list[str], limit: int = MAX_LENGTH) -> list[str]:
+    """Join self-contained HTML blocks with blank lines into messages under ``limit``."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        candidate = f"{current}\n\n{block}" if current else block
+        if telegram_length(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        current = block
+    if current:
+        messages.append(current)
+    return messages
+
+
+def paragraph_blocks(text: str, limit: int = MAX_LENGTH, prefix: str = "") -> list[str]:
+    """Escaped HTML blocks for plain ``text``, each under ``limit`` with ``prefix`` added."""
+    room = limit - telegram_length(prefix)
+    return [prefix + escape(piece) for piece in split_plain(text, room)]
+
+
+def render_summary(summary: Summary, language: str, title: str = "") -> list[str]:
+    """The messages of a summary reply: an optional title, the heading, then the sentences."""
+    percent = round(100 * summary.compression)
+    heading = t(
+        "summary_heading",
+        language,
+        method=escape(method_label(summary.method)),
+        kept=len(summary.sentences),
+        total=summary.source_sentences,
+        percent=percent,
+    )
+    blocks = [f"<b>{escape(title)}</b>"] if title else []
+    blocks.append(heading)
+    if summary.note:
+        blocks.append(f"<i>{escape(summary.note)}</i>")
+    blocks.extend(paragraph_blocks("\n".join(summary.sentences)))
+    return pack_blocks(blocks)
+
+
+def render_keywords(result: KeywordResult, language: str) -> list[str]:
+    """The messages of a keyphrase reply: a heading and a numbered list."""
+    if not result.keyphrases:
+        return [escape(t("no_keywords", language))]
+    lines = [
+        f"{rank}. {escape(item.phrase)} <i>({item.score:.2f})</i>"
+        for rank, item in enumerate(result.keyphrases, start=1)
+    ]
+    return pack_blocks([t("keywords_heading", language), "\n".join(lines)])

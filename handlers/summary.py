@@ -1,0 +1,204 @@
+"""/summary, /keywords, and automatic summaries of long or forwarded text in private chats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from telegram import Message, Update
+from telegram.ext import ContextTypes
+
+from handlers.deps import HandlerDeps
+from handlers.errors import error_sentence
+from handlers.i18n import pick_language, t
+from handlers.inputs import InputText, message_text, read_document, resolve_input
+from handlers.progress import WorkInProgress
+from handlers.render import render_keywords, render_summary
+from services.errors import CondensaError, InputTooLarge
+from services.protocols import ChatPreferences, SummaryOptions
+
+logger = logging.getLogger(__name__)
+
+_CAPTION_COMMAND_RE = re.compile(
+    r"^/(?P<command>summary|keywords)(?:@(?P<bot>\w+))?(?:\s|$)", re.I
+)
+_MAX_BATCH_WAIT_FACTOR = 5
+"""A stream of forwards is answered at the latest after this many windows."""
+
+
+@dataclass
+class _Batch:
+    """Messages from one user waiting to be summarized together."""
+
+    messages: list[Message] = field(default_factory=list)
+    timer: asyncio.Task[None] | None = None
+    first_seen: float = 0.0
+
+
+class SummaryHandlers:
+    """Summaries and keyphrases on demand, plus the private-chat automatic summary."""
+
+    def __init__(self, deps: HandlerDeps) -> None:
+        self._deps = deps
+        self._batches: dict[tuple[int, int], _Batch] = {}
+
+    async def _context(self, update: Update) -> tuple[Message, ChatPreferences, str] | None:
+        message = update.effective_message
+        chat = update.effective_chat
+        if message is None or chat is None:
+            return None
+        preferences = await self._deps.store.get_preferences(chat.id)
+        user = update.effective_user
+        language = pick_language(preferences.language, user.language_code if user else None)
+        return message, preferences, language
+
+    async def summary_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Summarize the command's text, the replied-to message, or a text file."""
+        await self._command(update, context, "summary")
+
+    async def keywords_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Rank the key phrases of the command's text, the replied-to message, or a text file."""
+        await self._command(update, context, "keywords")
+
+    async def caption_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A document sent with ``/summary`` or ``/keywords`` as its caption."""
+        message = update.effective_message
+        if message is None:
+            return
+        match = _CAPTION_COMMAND_RE.match(message.caption or "")
+        if match is None:
+            return
+        addressed_to = match.group("bot")
+        if addressed_to and addressed_to.lower() != (context.bot.username or "").lower():
+            return
+        await self._command(update, context, match.group("command").lower())
+
+    async def _command(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str
+    ) -> None:
+        resolved = await self._context(update)
+        if resolved is None:
+            return
+        message, preferences, language = resolved
+        try:
+            source = await resolve_input(message, context.bot, self._deps.limits.max_file_bytes)
+        except CondensaError as error:
+            await message.reply_html(error_sentence(error, language), do_quote=True)
+            return
+        if source is None:
+            await message.reply_text(t(f"no_input_{kind}", language), do_quote=True)
+            return
+        run = self._summarize if kind == "summary" else self._keywords
+        await self._answer(message, language, lambda: run(source, preferences, language))
+
+    async def _answer(
+        self, message: Message, language: str, work: Callable[[], Awaitable[list[str]]]
+    ) -> None:
+        async with WorkInProgress(message, t("working", language)) as progress:
+            try:
+                replies = await work()
+            except CondensaError as error:
+                replies = [error_sentence(error, language)]
+            await progress.deliver(replies)
+
+    async def _summarize(
+        self, source: InputText, preferences: ChatPreferences, language: str
+    ) -> list[str]:
+        self._check_size(source)
+        options = SummaryOptions(method=preferences.method, length=preferences.length)
+        summary = await self._deps.summarizer.summarize(source.text, options)
+        return render_summary(summary, language, title=source.name)
+
+    async def _keywords(
+        self, source: InputText, preferences: ChatPreferences, language: str
+    ) -> list[str]:
+        self._check_size(source)
+        result = await self._deps.keywords.extract(
+            source.text, top_n=self._deps.limits.keywords_top_n
+        )
+        return render_keywords(result, language)
+
+    def _check_size(self, source: InputText) -> None:
+        limit = self._deps.limits.max_input_chars
+        if len(source.text) > limit:
+            raise InputTooLarge(len(source.text), limit)
+
+    async def private_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A document sent in a private chat without a command is summarized."""
+        resolved = await self._context(update)
+        if resolved is None:
+            return
+        message, preferences, language = resolved
+        if message.document is None:
+            return
+        try:
+            source = await read_document(
+                context.bot, message.document, self._deps.limits.max_file_bytes
+            )
+        except CondensaError as error:
+            await message.reply_html(error_sentence(error, language), do_quote=True)
+            return
+        await self._answer(
+            message, language, lambda: self._summarize(source, preferences, language)
+        )
+
+    async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Long or forwarded text in a private chat: batch it briefly, then summarize it."""
+        resolved = await self._context(update)
+        if resolved is None:
+            return
+        message, _, language = resolved
+        text = message_text(message)
+        forwarded = message.forward_origin is not None
+        key = (message.chat_id, message.from_user.id if message.from_user else 0)
+        pending = key in self._batches
+        if not forwarded and not pending and len(text) < self._deps.limits.auto_summary_min_chars:
+            min_chars = self._deps.limits.auto_summary_min_chars
+            await message.reply_text(
+                t("short_private", language, min_chars=min_chars), do_quote=True
+            )
+            return
+        self._enqueue(key, message)
+
+    def _enqueue(self, key: tuple[int, int], message: Message) -> None:
+        loop = asyncio.get_running_loop()
+        batch = self._batches.setdefault(key, _Batch(first_seen=loop.time()))
+        batch.messages.append(message)
+        if batch.timer is not None:
+            batch.timer.cancel()
+        window = self._deps.limits.forward_batch_seconds
+        deadline = batch.first_seen + window * _MAX_BATCH_WAIT_FACTOR
+        delay = max(0.0, min(window, deadline - loop.time()))
+        batch.timer = asyncio.create_task(self._flush_later(key, delay))
+
+    async def _flush_later(self, key: tuple[int, int], delay: float) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(delay)
+            batch = self._batches.pop(key, None)
+            if batch is None or not batch.messages:
+                return
+            try:
+                await self._summarize_batch(batch.messages)
+            except Exception:  # a background task has no error handler to reach
+                logger.exception("summarizing a batch of %d messages failed", len(batch.messages))
+
+    async def _summarize_batch(self, messages: list[Message]) -> None:
+        messages.sort(key=lambda m: m.message_id)
+        last = messages[-1]
+        preferences = await self._deps.store.get_preferences(last.chat_id)
+        user = last.from_user
+        language = pick_language(preferences.language, user.language_code if user else None)
+        joined = "\n\n".join(message_text(m) for m in messages if message_text(m).strip())
+        source = InputText(joined, "message")
+        await self._answer(last, language, lambda: self._summarize(source, preferences, language))
+
+    async def shutdown(self) -> None:
+        """Cancel pending batch timers (their messages are dropped with the process)."""
+        for batch in self._batches.values():
+            if batch.timer is not None:
+                batch.timer.cancel()
+        self._batches.clear()

@@ -1,0 +1,127 @@
+"""The typed interfaces between handlers and services, and the values they exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+
+class Length(StrEnum):
+    """How long a summary should be."""
+
+    SHORT = "short"
+    MEDIUM = "medium"
+    LONG = "long"
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """What a caller asks of a summarizer.
+
+    Attributes:
+        method: backend name ("lexrank", …); empty means the service default.
+        length: short / medium / long, mapped to a sentence count by the service.
+        sentences: an explicit sentence count that overrides ``length``.
+        language: ISO 639-1 code of the text; empty means detect it.
+    """
+
+    method: str = ""
+    length: Length = Length.MEDIUM
+    sentences: int | None = None
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A finished summary.
+
+    Attributes:
+        method: the backend that produced it (after any fallback).
+        language: ISO 639-1 code of the source text.
+        sentences: the summary, one sentence per item (extractive ones in document order).
+        source_sentences: how many sentences the source had.
+        source_chars: characters in the source text.
+        note: why the result differs from the request (a fallback), or empty.
+    """
+
+    method: str
+    language: str
+    sentences: list[str]
+    source_sentences: int
+    source_chars: int
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        """The summary as one string, a sentence per line."""
+        return "\n".join(self.sentences)
+
+    @property
+    def compression(self) -> float:
+        """Share of the source sentences kept (0–1)."""
+        return len(self.sentences) / self.source_sentences if self.source_sentences else 0.0
+
+
+@dataclass(frozen=True)
+class Keyphrase:
+    """A ranked keyphrase with its relevance score (higher is better)."""
+
+    phrase: str
+    score: float
+
+
+@dataclass(frozen=True)
+class KeywordResult:
+    """Keyphrases of a text, best first."""
+
+    language: str
+    keyphrases: list[Keyphrase] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatPreferences:
+    """What a chat chose in /settings. Empty strings mean "use the default"."""
+
+    method: str = ""
+    length: Length = Length.MEDIUM
+    language: str = ""
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """Turns text into a :class:`Summary`."""
+
+    async def summarize(self, text: str, options: SummaryOptions) -> Summary:
+        """Summarize ``text``; raise a :class:`services.errors.CondensaError` on bad input."""
+        ...
+
+    def methods(self) -> list[str]:
+        """Method names a chat may choose, default first."""
+        ...
+
+
+@runtime_checkable
+class KeywordExtractor(Protocol):
+    """Ranks the keyphrases of a text."""
+
+    async def extract(self, text: str, top_n: int = 10, language: str = "") -> KeywordResult:
+        """Return up to ``top_n`` keyphrases of ``text``, best first."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistent per-chat state."""
+
+    async def get_preferences(self, chat_id: int) -> ChatPreferences:
+        """Preferences of a chat (defaults when it never chose)."""
+        ...
+
+    async def set_preferences(self, chat_id: int, preferences: ChatPreferences) -> None:
+        """Save a chat's preferences."""
+        ...
+
+    async def close(self) -> None:
+        """Release the underlying connection."""
+        ...

@@ -1,0 +1,97 @@
+"""Shared fixtures: a clean environment, the Bot API emulator, and bots wired to it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import BotRuntime, Services
+from bot.emulator import BotAPIEmulator
+from bot.settings import Settings
+
+SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
+
+ENGLISH_ARTICLE = (
+    "The city council approved a new plan to expand the public transport network on Monday. "
+    "The plan adds three tram lines and doubles the number of night buses. "
+    "Council members said the expansion would cut traffic and pollution in the city centre. "
+    "The project will cost 450 million euros over the next six years. "
+    "Most of the money comes from a regional fund and a new tax on parking. "
+    "Local businesses welcomed the tram lines but criticised the parking tax. "
+    "The mayor said that public transport is the backbone of a modern city. "
+    "Construction of the first tram line will start in the spring. "
+    "Residents will be able to comment on the routes during a public consultation. "
+    "Environmental groups praised the plan but asked for more cycling lanes. "
+    "The opposition voted against the plan, arguing that the costs are underestimated. "
+    "A final decision on the second and third lines is expected next year."
+)
+
+SPANISH_ARTICLE = (
+    "El ayuntamiento aprobó el lunes un nuevo plan para ampliar la red de transporte público. "
+    "El plan añade tres líneas de tranvía y duplica el número de autobuses nocturnos. "
+    "Los concejales dijeron que la ampliación reducirá el tráfico y la contaminación en el centro. "
+    "El proyecto costará 450 millones de euros en los próximos seis años. "
+    "La mayor parte del dinero procede de un fondo regional y de un nuevo impuesto al aparcamiento. "
+    "Los comercios celebraron las líneas de tranvía pero criticaron el impuesto. "
+    "El alcalde afirmó que el transporte público es la columna vertebral de una ciudad moderna. "
+    "Las obras de la primera línea empezarán en primavera. "
+    "Los vecinos podrán opinar sobre los recorridos en una consulta pública. "
+    "Los grupos ecologistas elogiaron el plan, aunque pidieron más carriles bici. "
+    "La oposición votó en contra y alegó que los costes están infravalorados. "
+    "La decisión final sobre la segunda y la tercera línea se espera el año que viene."
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the developer's environment or a ``.env`` file."""
+    for name in list(os.environ):
+        if name.upper() in {f.upper() for f in Settings.model_fields}:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    """A Bot API emulator on an ephemeral loopback port."""
+    emu = BotAPIEmulator()
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+def make_settings(emulator: BotAPIEmulator, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings pointing at ``emulator``, with fast batching for tests."""
+    values: dict[str, Any] = {
+        "telegram_bot_token": emulator.token,
+        "telegram_api_url": emulator.url,
+        "data_dir": data_dir,
+        "forward_batch_seconds": 0.4,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+BotFactory = Callable[..., Awaitable[BotRuntime]]
+
+
+@pytest.fixture
+async def make_bot(emulator: BotAPIEmulator, tmp_path: Path) -> AsyncIterator[BotFactory]:
+    """Start real Applications polling the emulator; stops them (updater, app) afterwards."""
+    runtimes: list[BotRuntime] = []
+
+    async def factory(services: Services | None = None, **overrides: Any) -> BotRuntime:
+        settings = make_settings(emulator, tmp_path / "data", **overrides)
+        runtime = BotRuntime(settings, services=services, warm_up=False)
+        await runtime.start(polling=True, poll_timeout=1)
+        await emulator.polling_started.wait()
+        runtimes.append(runtime)
+        return runtime
+
+    yield factory
+    for runtime in runtimes:
+        await runtime.stop()

@@ -1,0 +1,47 @@
+"""Rendering: escaping and splitting under Telegram's limit."""
+
+from __future__ import annotations
+
+from bot.emulator import parse_html
+from handlers.render import escape, pack_blocks, render_keywords, render_summary, split_plain
+from services.protocols import Keyphrase, KeywordResult, Summary
+
+
+def test_escape_neutralizes_html() -> None:
+    assert escape("<b>a & b</b>") == "&lt;b&gt;a &amp; b&lt;/b&gt;"
+
+
+def test_split_plain_prefers_paragraphs_then_sentences_then_words() -> None:
+    paragraphs = "\n\n".join(["First one. " * 30, "Second one. " * 30])
+    pieces = split_plain(paragraphs, 400)
+    assert all(len(escape(p)) <= 400 for p in pieces)
+    assert all(p.rstrip().endswith(".") for p in pieces), "cut at sentence ends"
+    words = "word " * 300
+    assert all(p.split() == ["word"] * len(p.split()) for p in split_plain(words, 100))
+
+
+def test_split_plain_counts_escaped_length() -> None:
+    text = "&&&& " * 100
+    assert all(len(escape(p)) <= 50 for p in split_plain(text, 50))
+
+
+def test_pack_blocks_keeps_blocks_whole() -> None:
+    blocks = ["<b>head</b>", "a" * 3000, "b" * 3000]
+    messages = pack_blocks(blocks)
+    assert messages == ["<b>head</b>\n\n" + "a" * 3000, "b" * 3000]
+
+
+def test_summary_rendering_is_valid_telegram_html() -> None:
+    summary = Summary("lexrank", "en", ["A <b> tag & more.", "Second."], 20, 1000)
+    [message] = render_summary(summary, "en", title="report <1>.txt")
+    text, entities = parse_html(message)
+    assert text.startswith("report <1>.txt\n\nLexRank · 2 of 20 sentences, 10 %")
+    assert "A <b> tag & more." in text
+    assert entities[0]["type"] == "bold"
+
+
+def test_keywords_rendering() -> None:
+    result = KeywordResult("en", [Keyphrase("tram <lines>", 0.8), Keyphrase("tax", 0.5)])
+    [message] = render_keywords(result, "es")
+    text, _ = parse_html(message)
+    assert text == "Frases clave\n\n1. tram <lines> (0.80)\n2. tax (0.50)"
