@@ -41,12 +41,13 @@ class Services:
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
-        warm = getattr(self.keywords, "warm_up", None)
-        if callable(warm):
-            try:
-                warm()
-            except Exception:  # a missing model is reported when a request needs it
-                logger.warning("keyword model warm-up failed", exc_info=True)
+        for service in (self.summarizer, self.keywords):
+            warm = getattr(service, "warm_up", None)
+            if callable(warm):
+                try:
+                    warm()
+                except Exception:  # a missing model is reported when a request needs it
+                    logger.warning("warm-up of %s failed", type(service).__name__, exc_info=True)
 
     def close(self) -> None:
         """Stop the executor."""

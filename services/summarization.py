@@ -74,6 +74,12 @@ def prepare_text(text: str, language: str = "") -> PreparedText:
     )
 
 
+_WARM_UP_TEXTS = (
+    "Condensa reads long text. It picks the central sentences. The result is short. Done.",
+    "Condensa lee textos largos. Elige las frases centrales. El resultado es breve. Listo.",
+)
+
+
 class SentenceRanker(Protocol):
     """An extractive algorithm: picks ``count`` sentence indices of a prepared text."""
 
@@ -112,6 +118,13 @@ class SummaryService:
         self._rankers = rankers
         self._max_chars = max_chars
         self._default = default_method if default_method in rankers else next(iter(rankers))
+
+    def warm_up(self) -> None:
+        """Load the sentence splitters, language model, stemmers and stop words (blocking)."""
+        for sample in _WARM_UP_TEXTS:
+            self._summarize_sync(
+                sample, SummaryOptions(), self._default, self._rankers[self._default]
+            )
 
     def methods(self) -> list[str]:
         """Method names, default first."""

@@ -437,3 +437,14 @@ def test_busy_error_is_raised_when_the_queue_is_full() -> None:
         executor.shutdown()
 
     asyncio.run(scenario())
+
+
+async def test_a_5xx_from_telegram_reaches_the_error_handler_not_the_user(
+    emulator: BotAPIEmulator, make_bot: BotFactory, people: dict[str, Any]
+) -> None:
+    await make_bot(services=real_services())
+    emulator.inject_fault("sendMessage", 502, description="Bad Gateway")
+    await emulator.send_text(people["bob_chat"], people["bob"], "/help")
+    reply = (await wait_replies(emulator, people["bob"]["id"]))[0]
+    assert reply["text"] == "Sorry, something went wrong on my side. Please try again."
+    assert "Traceback" not in reply["text"]

@@ -123,3 +123,74 @@ async def test_python_m_bot_polls_answers_and_stops_on_sigterm(
     assert emulator.token not in log, "the token never reaches the logs"
     assert emulator.token.split(":")[1] not in log
     assert (tmp_path / "data" / "condensa.sqlite3").exists()
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(
+        {"DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO), "LANG": "en_US.UTF-8"}
+    )
+    return env
+
+
+async def test_without_a_token_the_bot_runs_a_local_console_chat(tmp_path: Path) -> None:
+    from tests.conftest import ENGLISH_ARTICLE
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    script = f"/start\n/paste\n{ENGLISH_ARTICLE}\n.\n".encode()
+    stdout, stderr = await asyncio.wait_for(process.communicate(script), 90)
+    output = stdout.decode()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert "No TELEGRAM_BOT_TOKEN is set" in output
+    assert "turns long text into something you can read" in output
+    assert "LexRank · 3 of 12 sentences, 25 %" in output
+
+
+async def test_command_line_contract(tmp_path: Path) -> None:
+    from tests.conftest import SPANISH_ARTICLE
+
+    article = tmp_path / "noticia.txt"
+    article.write_bytes(SPANISH_ARTICLE.encode("cp1252"))
+
+    async def condensa(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            *args,
+            cwd=tmp_path,
+            env=clean_env(tmp_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(stdin), 120)
+        return process.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await condensa("summarize", str(article), "--sentences", "2")
+    assert code == 0, err
+    lines = out.strip().split("\n")
+    assert lines[0] == "lexrank · 2 of 12 sentences, 17 %"
+    assert all(line in SPANISH_ARTICLE for line in lines[2:]) and len(lines) == 4
+
+    code, out, err = await condensa("summarize", "-", stdin=b"Too short.")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+    code, out, err = await condensa("summarize", str(tmp_path / "missing.txt"))
+    assert code == 2 and "cannot read" in err and "Traceback" not in err
+
+    code, out, err = await condensa("keywords", "-", stdin=SPANISH_ARTICLE.encode())
+    assert code == 0, err
+    phrases = [line.split("\t")[0] for line in out.strip().split("\n")]
+    assert len(phrases) == 10 and len(set(phrases)) == 10
+    assert not {"de", "y", "la", "el"} & {w for p in phrases for w in p.split()}

@@ -1,0 +1,131 @@
+"""End-to-end cost of /summary on a 2,000-word text, through the Bot API emulator.
+
+Starts the emulator and the real Application (real services, long polling over loopback HTTP),
+then measures, 20 times each, the time from the user's update being queued to the placeholder
+being edited into the summary: once with the text after the command and once as a reply to a
+2,000-word .txt file. Prints a table and writes bench/results/summary_latency.json.
+
+    .venv/bin/python bench/summary_latency.py [--runs 20] [--words 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bot.app import BotRuntime  # noqa: E402
+from bot.emulator import BotAPIEmulator  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+EVAL = REPO.parent / "shared" / "data" / "eval" / "summ_en_cnndm_summeval100.jsonl"
+
+
+def sample_text(words: int) -> str:
+    """Real news text (the CNN/DM evaluation articles) cut to ``words`` words."""
+    if EVAL.exists():
+        pool = " ".join(json.loads(line)["text"] for line in EVAL.read_text().splitlines())
+    else:
+        from tests.conftest import ENGLISH_ARTICLE
+
+        pool = " ".join([ENGLISH_ARTICLE] * (words // 100 + 1))
+    cut = pool.split()[:words]
+    return " ".join(cut)
+
+
+def answered(emulator: BotAPIEmulator, chat: dict[str, object], sent: dict[str, object]) -> bool:
+    """Whether the bot's placeholder replying to ``sent`` has become the summary."""
+    return any(
+        m.get("reply_to_message", {}).get("message_id") == sent["message_id"]
+        and m.get("_edits")
+        and not m["text"].startswith("⏳")
+        for m in emulator.bot_messages(int(chat["id"]))  # type: ignore[call-overload]
+    )
+
+
+async def measure(runs: int, words: int) -> dict[str, object]:
+    text = sample_text(words)
+    emulator = BotAPIEmulator()
+    await emulator.start()
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            telegram_bot_token=emulator.token,
+            telegram_api_url=emulator.url,
+            data_dir=Path(data_dir),
+        )
+        runtime = BotRuntime(settings, warm_up=False)
+        await runtime.start(polling=True, poll_timeout=1)
+        await emulator.polling_started.wait()
+        user = emulator.add_user(1, "Bench")
+        chat = emulator.private_chat(user)
+        document = await emulator.send_document(
+            chat, user, text.encode(), "article.txt", "text/plain"
+        )
+        # A document sent in private is summarized on its own; let that finish first.
+        await emulator.wait_until(lambda: answered(emulator, chat, document), 60)
+        results: dict[str, list[float]] = {"command text": [], "reply to .txt": []}
+        cold: dict[str, float] = {}
+        for label in results:
+            for _ in range(runs + 1):  # the first run warms caches and is not counted
+                started = time.perf_counter()
+                if label == "command text":
+                    sent = await emulator.send_text(chat, user, "/summary " + text)
+                else:
+                    sent = await emulator.send_text(chat, user, "/summary", reply_to=document)
+                await emulator.wait_until(lambda sent=sent: answered(emulator, chat, sent), 60)
+                results[label].append(time.perf_counter() - started)
+            cold[label] = results[label].pop(0)
+        last = emulator.bot_messages(chat["id"])[-1]["text"]
+        reply = next(line for line in last.split("\n") if "sentences" in line)
+        await runtime.stop()
+    await emulator.stop()
+    return {
+        "words": words,
+        "runs": runs,
+        "heading_of_last_reply": reply,
+        "seconds": {
+            label: {
+                "median": statistics.median(times),
+                "p90": sorted(times)[int(0.9 * (len(times) - 1))],
+                "min": min(times),
+                "max": max(times),
+                "first_request": cold[label],
+            }
+            for label, times in results.items()
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--words", type=int, default=2000)
+    args = parser.parse_args()
+    report = asyncio.run(measure(args.runs, args.words))
+    print(
+        f"/summary on a {report['words']}-word text, {report['runs']} runs each "
+        f"(last reply: {report['heading_of_last_reply']})"
+    )
+    print(f"{'input':<16} {'median s':>9} {'p90 s':>7} {'min s':>7} {'max s':>7} {'1st s':>7}")
+    for label, numbers in report["seconds"].items():  # type: ignore[union-attr]
+        print(
+            f"{label:<16} {numbers['median']:>9.3f} {numbers['p90']:>7.3f} "
+            f"{numbers['min']:>7.3f} {numbers['max']:>7.3f} {numbers['first_request']:>7.3f}"
+        )
+    out = REPO / "bench" / "results" / "summary_latency.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
