@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -70,6 +71,66 @@ async def _keywords(settings: Settings, args: argparse.Namespace) -> str:
     return "\n".join(f"{item.phrase}\t{item.score:.4f}" for item in result.keyphrases)
 
 
+def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+
+
+async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
+    from tqdm import tqdm
+
+    from bot.app import build_services
+    from services.evaluation import (
+        load_summary_examples,
+        make_scorer,
+        score_pair,
+        summarize_scores,
+    )
+
+    examples = load_summary_examples(Path(args.data), args.limit)
+    services = build_services(settings)
+    scorers: dict[str, object] = {}
+    per_document: list[dict[str, float]] = []
+    predictions: list[dict[str, str]] = []
+    refused = 0
+    method = args.method or services.summarizer.methods()[0]
+    try:
+        for example in tqdm(examples, desc=f"eval {method}", unit="doc", file=sys.stderr):
+            options = SummaryOptions(
+                method=method, sentences=args.sentences, language=example.language
+            )
+            try:
+                summary = await services.summarizer.summarize(example.text, options)
+                prediction, language = summary.text, summary.language
+            except CondensaError:
+                prediction, language = "", example.language or "en"
+                refused += 1
+            scorer = scorers.setdefault(language, make_scorer(language))
+            per_document.append(score_pair(scorer, prediction, example.summary, language))
+            predictions.append({"id": example.id, "summary": prediction})
+    finally:
+        services.close()
+    if args.predictions_out:
+        _write_jsonl(Path(args.predictions_out), predictions)
+    scores = summarize_scores(per_document)
+    report = {
+        "data": str(args.data),
+        "method": method,
+        "documents": len(examples),
+        "refused": refused,
+        "sentences": args.sentences,
+        "rouge": {name: value.as_dict() for name, value in scores.items()},
+    }
+    if args.json:
+        return json.dumps(report, indent=2)
+    lines = [
+        f"{method} on {args.data} ({len(examples)} documents, {refused} refused)",
+        f"{'metric':<10} {'F1':>6}  95 % interval",
+    ]
+    for name, value in scores.items():
+        lines.append(f"{name:<10} {value.mean:>6.2f}  [{value.low:.2f}, {value.high:.2f}]")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``condensa``."""
     parser = argparse.ArgumentParser(
@@ -88,6 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
     keywords.add_argument("input", help="a text file, or - for stdin")
     keywords.add_argument("--top", type=int, default=10, help="how many key phrases")
     keywords.add_argument("--lang", help="language code of the text (default: detect)")
+    evaluate = sub.add_parser("eval", help="measure quality on a JSONL reference set")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
+    eval_summary = eval_sub.add_parser(
+        "summary",
+        help='ROUGE-1/2/Lsum F1 with bootstrap 95 %% intervals on {"text","summary"} JSONL',
+    )
+    eval_summary.add_argument("--data", required=True, help="JSONL with text and summary fields")
+    eval_summary.add_argument("--method", help="summary method (default: the configured one)")
+    eval_summary.add_argument("--limit", type=int, help="only the first N documents")
+    eval_summary.add_argument(
+        "--sentences",
+        type=int,
+        default=3,
+        help="sentences per extractive summary (default 3, as Lead-3)",
+    )
+    eval_summary.add_argument("--json", action="store_true", help="print a JSON report")
+    eval_summary.add_argument("--predictions-out", help='write {"id","summary"} JSONL here')
     return parser
 
 
@@ -119,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _run_bot(settings)
         return 0
-    runner = _summarize if args.command == "summarize" else _keywords
+    runners = {"summarize": _summarize, "keywords": _keywords, "eval": _eval_summary}
+    runner = runners[args.command]
     try:
         output = asyncio.run(runner(settings, args))
     except CondensaError as error:

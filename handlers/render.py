@@ -35,6 +35,7 @@ METHOD_LABELS = {
     "embedding": "Embedding",
     "abstractive": "Abstractive",
     "llm": "LLM",
+    "lead": "Lead",
 }
 
 

@@ -165,7 +165,12 @@ def build_summary_service(
     executor: ModelExecutor, max_chars: int, default_method: str = "lexrank"
 ) -> SummaryService:
     """The service with every extractive backend this installation has."""
+    from services.extractive import LeadRanker, TextTeaserRanker, sumy_rankers
+
     rankers: dict[str, SentenceRanker] = {"lexrank": LexRankRanker()}
+    rankers.update(sumy_rankers())
+    rankers["textteaser"] = TextTeaserRanker()
+    rankers["lead"] = LeadRanker()
     return SummaryService(executor, rankers, max_chars=max_chars, default_method=default_method)
 
 

@@ -1,0 +1,152 @@
+"""Evaluating summaries: JSONL loading, ROUGE scoring per language, bootstrap intervals.
+
+Scoring follows ``shared/data/eval/README.md`` so numbers compare with the literature: Google's
+``rouge-score``; English with its default tokenizer and Porter stemming; Spanish with a tokenizer
+that keeps accented letters (NFC, lowercase, ``\\w+``) and a Snowball Spanish stemmer (the
+default tokenizer turns "España" into "espa a"). ROUGE-Lsum gets one sentence per line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.errors import CondensaError
+from services.text import split_sentences
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
+_WORD_RE = re.compile(r"\w+")
+
+
+class BadDataFile(CondensaError):
+    """An evaluation or training file that cannot be used, with the line at fault."""
+
+    code = "bad_data"
+
+
+@dataclass(frozen=True)
+class SummaryExample:
+    """One document with its reference summary (and any extra references)."""
+
+    id: str
+    text: str
+    summary: str
+    language: str = ""
+    extra_refs: list[str] = field(default_factory=list)
+
+
+def load_summary_examples(path: Path, limit: int | None = None) -> list[SummaryExample]:
+    """Read ``{"text", "summary"}`` JSONL; every problem names its line.
+
+    Raises:
+        BadDataFile: unreadable file, a line that is not a JSON object, a missing or empty field,
+            or no example at all.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadDataFile(f"{path}: cannot read: {exc}") from exc
+    examples: list[SummaryExample] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadDataFile(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise BadDataFile(f"{path}:{number}: expected a JSON object")
+        for key in ("text", "summary"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise BadDataFile(f"{path}:{number}: missing or empty field {key!r}")
+        extra = record.get("extra_refs") or []
+        examples.append(
+            SummaryExample(
+                id=str(record.get("id", number)),
+                text=record["text"],
+                summary=record["summary"],
+                language=str(record.get("lang") or ""),
+                extra_refs=[r for r in extra if isinstance(r, str)],
+            )
+        )
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise BadDataFile(f"{path}: no examples")
+    return examples
+
+
+class SpanishTokenizer:
+    """rouge-score tokenizer for Spanish: keeps accented letters, Snowball-stems each word."""
+
+    def __init__(self) -> None:
+        import snowballstemmer
+
+        self._stemmer = snowballstemmer.stemmer("spanish")
+
+    def tokenize(self, text: str) -> list[str]:
+        """Lowercased, NFC-normalized, stemmed word tokens."""
+        words = _WORD_RE.findall(unicodedata.normalize("NFC", text).lower())
+        return [str(w) for w in self._stemmer.stemWords(words)]
+
+
+def make_scorer(language: str) -> Any:
+    """A ``rouge_score.RougeScorer`` set up for ``language`` as the eval README prescribes."""
+    from rouge_score import rouge_scorer
+
+    if language == "es":
+        return rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=SpanishTokenizer())
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+
+
+def lsum_lines(text: str, language: str) -> str:
+    """One sentence per line, as ROUGE-Lsum expects."""
+    return "\n".join(split_sentences(text, language))
+
+
+def score_pair(scorer: Any, prediction: str, reference: str, language: str) -> dict[str, float]:
+    """ROUGE F1 × 100 of one prediction against one reference."""
+    scores = scorer.score(lsum_lines(reference, language), lsum_lines(prediction, language))
+    return {name: 100 * scores[name].fmeasure for name in ROUGE_TYPES}
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Mean of a metric over documents with its bootstrap 95 % interval."""
+
+    mean: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, float]:
+        """Rounded for reports."""
+        return {
+            "mean": round(self.mean, 2),
+            "low": round(self.low, 2),
+            "high": round(self.high, 2),
+        }
+
+
+def bootstrap(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> MetricSummary:
+    """Mean of ``values`` and the 2.5–97.5 percentile interval of resampled means."""
+    if not values:
+        return MetricSummary(0.0, 0.0, 0.0)
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    return MetricSummary(
+        mean=sum(values) / n,
+        low=means[int(0.025 * (resamples - 1))],
+        high=means[int(0.975 * (resamples - 1))],
+    )
+
+
+def summarize_scores(per_document: list[dict[str, float]]) -> dict[str, MetricSummary]:
+    """Bootstrap summary of each ROUGE type over documents."""
+    return {name: bootstrap([d[name] for d in per_document]) for name in ROUGE_TYPES}

@@ -1,0 +1,109 @@
+"""Evaluation: data loading with line numbers, ROUGE per language, bootstrap, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from services.evaluation import (
+    BadDataFile,
+    SpanishTokenizer,
+    bootstrap,
+    load_summary_examples,
+    make_scorer,
+    score_pair,
+)
+from tests.conftest import ENGLISH_ARTICLE
+
+
+def write(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"text": "a", "summary": "b"}', "not json"], "data.jsonl:2: not valid JSON"),
+        (['{"text": "a"}'], "data.jsonl:1: missing or empty field 'summary'"),
+        (['{"text": "", "summary": "b"}'], "data.jsonl:1: missing or empty field 'text'"),
+        (["[1, 2]"], "data.jsonl:1: expected a JSON object"),
+        ([""], "no examples"),
+    ],
+)
+def test_bad_data_files_name_the_line(tmp_path: Path, lines: list[str], message: str) -> None:
+    with pytest.raises(BadDataFile, match=message):
+        load_summary_examples(write(tmp_path, lines))
+
+
+def test_rouge_known_values() -> None:
+    scorer = make_scorer("en")
+    assert score_pair(scorer, "The cat sat.", "The cat sat.", "en")["rouge1"] == pytest.approx(100)
+    scores = score_pair(scorer, "the cat ran", "the cat sat", "en")
+    assert scores["rouge1"] == pytest.approx(200 / 3)
+    assert scores["rouge2"] == pytest.approx(50)
+
+
+def test_spanish_tokenizer_keeps_accents_and_stems() -> None:
+    assert SpanishTokenizer().tokenize("España celebró las elecciones") == [
+        "españ",
+        "celebr",
+        "las",
+        "eleccion",
+    ]
+    scorer = make_scorer("es")
+    assert (
+        score_pair(scorer, "Las elecciones en España.", "Elección en España.", "es")["rouge1"] > 50
+    )
+
+
+def test_bootstrap_interval_contains_the_mean_and_is_deterministic() -> None:
+    values = [float(v) for v in range(100)]
+    first, second = bootstrap(values), bootstrap(values)
+    assert first == second
+    assert first.mean == pytest.approx(49.5)
+    assert first.low < first.mean < first.high
+    assert first.high - first.low < 15
+
+
+def test_eval_summary_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sentences = ENGLISH_ARTICLE.split(". ")
+    records = [
+        {"id": f"d{i}", "text": ENGLISH_ARTICLE, "summary": ". ".join(sentences[:3]) + "."}
+        for i in range(3)
+    ]
+    data = write(tmp_path, [json.dumps(r) for r in records])
+    predictions = tmp_path / "predictions.jsonl"
+    code = main(
+        [
+            "eval",
+            "summary",
+            "--data",
+            str(data),
+            "--method",
+            "lead",
+            "--json",
+            "--predictions-out",
+            str(predictions),
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == 3 and report["method"] == "lead"
+    assert report["rouge"]["rouge1"]["mean"] == pytest.approx(100)
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["d0", "d1", "d2"]
+    assert rows[0]["summary"].startswith("The city council approved")
+
+
+def test_eval_summary_refuses_a_bad_file_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write(tmp_path, ['{"text": "x", "summary": "y"}', "{oops"])
+    assert main(["eval", "summary", "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "data.jsonl:2" in err and err.count("\n") == 1
