@@ -20,15 +20,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.errors import CondensaError  # noqa: E402
 from services.evaluation import (  # noqa: E402
+    evaluate_summarizer,
     load_summary_examples,
     make_scorer,
     score_pair,
     summarize_scores,
 )
 from services.executor import ModelExecutor  # noqa: E402
-from services.protocols import SummaryOptions  # noqa: E402
 from services.summarization import build_summary_service  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval"
@@ -43,22 +42,12 @@ PUBLISHED = ("M0:LEAD-3", "M22:BART", "M23:Pegasus")
 async def run_method(method: str, path: Path, limit: int | None) -> dict[str, object]:
     examples = load_summary_examples(path, limit)
     service = build_summary_service(ModelExecutor(), max_chars=1_000_000)
-    scorers: dict[str, object] = {}
-    rows = []
     started = time.perf_counter()
-    for example in examples:
-        try:
-            summary = await service.summarize(
-                example.text, SummaryOptions(method=method, sentences=3, language=example.language)
-            )
-            prediction, language = summary.text, summary.language
-        except CondensaError:
-            prediction, language = "", example.language or "en"
-        scorer = scorers.setdefault(language, make_scorer(language))
-        rows.append(score_pair(scorer, prediction, example.summary, language))
+    run = await evaluate_summarizer(service, examples, method, sentences=3)
     elapsed = time.perf_counter() - started
     return {
-        "rouge": {k: v.as_dict() for k, v in summarize_scores(rows).items()},
+        "rouge": {k: v.as_dict() for k, v in summarize_scores(run.scores).items()},
+        "refused": run.refused,
         "seconds_per_doc": elapsed / len(examples),
     }
 

@@ -79,39 +79,20 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     from tqdm import tqdm
 
     from bot.app import build_services
-    from services.evaluation import (
-        load_summary_examples,
-        make_scorer,
-        score_pair,
-        summarize_scores,
-    )
+    from services.evaluation import evaluate_summarizer, load_summary_examples, summarize_scores
 
     examples = load_summary_examples(Path(args.data), args.limit)
     services = build_services(settings)
-    scorers: dict[str, object] = {}
-    per_document: list[dict[str, float]] = []
-    predictions: list[dict[str, str]] = []
-    refused = 0
     method = args.method or services.summarizer.methods()[0]
     try:
-        for example in tqdm(examples, desc=f"eval {method}", unit="doc", file=sys.stderr):
-            options = SummaryOptions(
-                method=method, sentences=args.sentences, language=example.language
-            )
-            try:
-                summary = await services.summarizer.summarize(example.text, options)
-                prediction, language = summary.text, summary.language
-            except CondensaError:
-                prediction, language = "", example.language or "en"
-                refused += 1
-            scorer = scorers.setdefault(language, make_scorer(language))
-            per_document.append(score_pair(scorer, prediction, example.summary, language))
-            predictions.append({"id": example.id, "summary": prediction})
+        progress = tqdm(examples, desc=f"eval {method}", unit="doc", file=sys.stderr)
+        run = await evaluate_summarizer(services.summarizer, progress, method, args.sentences)
     finally:
         services.close()
     if args.predictions_out:
-        _write_jsonl(Path(args.predictions_out), predictions)
-    scores = summarize_scores(per_document)
+        _write_jsonl(Path(args.predictions_out), run.predictions)
+    refused = run.refused
+    scores = summarize_scores(run.scores)
     report = {
         "data": str(args.data),
         "method": method,

@@ -12,12 +12,13 @@ import json
 import random
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.errors import CondensaError
+from services.protocols import Summarizer, SummaryOptions
 from services.text import split_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
@@ -145,6 +146,42 @@ def bootstrap(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> 
         low=means[int(0.025 * (resamples - 1))],
         high=means[int(0.975 * (resamples - 1))],
     )
+
+
+@dataclass
+class EvaluationRun:
+    """Per-document scores and predictions of one method on one set."""
+
+    method: str
+    scores: list[dict[str, float]] = field(default_factory=list)
+    predictions: list[dict[str, str]] = field(default_factory=list)
+    refused: int = 0
+
+
+async def evaluate_summarizer(
+    summarizer: Summarizer,
+    examples: Iterable[SummaryExample],
+    method: str,
+    sentences: int | None = 3,
+) -> EvaluationRun:
+    """Summarize every example with ``method`` and score it against its reference.
+
+    A refused document (too short, …) counts as an empty prediction and in ``refused``.
+    """
+    run = EvaluationRun(method)
+    scorers: dict[str, Any] = {}
+    for example in examples:
+        options = SummaryOptions(method=method, sentences=sentences, language=example.language)
+        try:
+            summary = await summarizer.summarize(example.text, options)
+            prediction, language = summary.text, summary.language
+        except CondensaError:
+            prediction, language = "", example.language or "en"
+            run.refused += 1
+        scorer = scorers.setdefault(language, make_scorer(language))
+        run.scores.append(score_pair(scorer, prediction, example.summary, language))
+        run.predictions.append({"id": example.id, "summary": prediction})
+    return run
 
 
 def summarize_scores(per_document: list[dict[str, float]]) -> dict[str, MetricSummary]:

@@ -7,7 +7,6 @@ sentences, keep document order) are pure; only the ranking runs in the model exe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -172,19 +171,3 @@ def build_summary_service(
     rankers["textteaser"] = TextTeaserRanker()
     rankers["lead"] = LeadRanker()
     return SummaryService(executor, rankers, max_chars=max_chars, default_method=default_method)
-
-
-def summarize_sentences(
-    sentences: Sequence[str],
-    language: str,
-    count: int,
-    ranker: Callable[[PreparedText, int], list[int]],
-) -> list[str]:
-    """Run a ranker over already-split sentences (used by evaluation and benchmarks)."""
-    prepared = PreparedText(
-        language=language,
-        sentences=list(sentences),
-        words=[tokenize_words(s) for s in sentences],
-        chars=sum(len(s) for s in sentences),
-    )
-    return [prepared.sentences[i] for i in ranker(prepared, count)]

@@ -133,23 +133,29 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-async def test_without_a_token_the_bot_runs_a_local_console_chat(tmp_path: Path) -> None:
-    from tests.conftest import ENGLISH_ARTICLE
-
+async def run_condensa(tmp_path: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run ``python -m bot ARGS`` with no token; return (exit code, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
+        *args,
         cwd=tmp_path,
         env=clean_env(tmp_path),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_without_a_token_the_bot_runs_a_local_console_chat(tmp_path: Path) -> None:
+    from tests.conftest import ENGLISH_ARTICLE
+
     script = f"/start\n/paste\n{ENGLISH_ARTICLE}\n.\n".encode()
-    stdout, stderr = await asyncio.wait_for(process.communicate(script), 90)
-    output = stdout.decode()
-    assert process.returncode == 0, stderr.decode()[-2000:]
+    code, output, err = await run_condensa(tmp_path, stdin=script)
+    assert code == 0, err[-2000:]
     assert "No TELEGRAM_BOT_TOKEN is set" in output
     assert "turns long text into something you can read" in output
     assert "LexRank · 3 of 12 sentences, 25 %" in output
@@ -162,19 +168,7 @@ async def test_command_line_contract(tmp_path: Path) -> None:
     article.write_bytes(SPANISH_ARTICLE.encode("cp1252"))
 
     async def condensa(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            cwd=tmp_path,
-            env=clean_env(tmp_path),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(stdin), 120)
-        return process.returncode or 0, out.decode(), err.decode()
+        return await run_condensa(tmp_path, *args, stdin=stdin)
 
     code, out, err = await condensa("summarize", str(article), "--sentences", "2")
     assert code == 0, err
