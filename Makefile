@@ -28,6 +28,8 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/summary_latency.py
+	$(BIN)/python bench/summary_latency.py --method lexrank
+	$(BIN)/python bench/lexrank_agreement.py
 	$(BIN)/python bench/summary_quality.py
 	$(BIN)/python bench/summary_speed.py
 

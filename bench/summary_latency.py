@@ -5,7 +5,7 @@ then measures, 20 times each, the time from the user's update being queued to th
 being edited into the summary: once with the text after the command and once as a reply to a
 2,000-word .txt file. Prints a table and writes bench/results/summary_latency.json.
 
-    .venv/bin/python bench/summary_latency.py [--runs 20] [--words 2000]
+    .venv/bin/python bench/summary_latency.py [--runs 20] [--words 2000] [--method lexrank]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def answered(emulator: BotAPIEmulator, chat: dict[str, object], sent: dict[str, 
     )
 
 
-async def measure(runs: int, words: int) -> dict[str, object]:
+async def measure(runs: int, words: int, method: str) -> dict[str, object]:
     text = sample_text(words)
     emulator = BotAPIEmulator()
     await emulator.start()
@@ -61,6 +61,7 @@ async def measure(runs: int, words: int) -> dict[str, object]:
             telegram_bot_token=emulator.token,
             telegram_api_url=emulator.url,
             data_dir=Path(data_dir),
+            default_method=method or Settings.model_fields["default_method"].default,
         )
         runtime = BotRuntime(settings, warm_up=False)
         await runtime.start(polling=True, poll_timeout=1)
@@ -109,8 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--words", type=int, default=2000)
+    parser.add_argument("--method", default="", help="summary method (default: the default)")
     args = parser.parse_args()
-    report = asyncio.run(measure(args.runs, args.words))
+    report = asyncio.run(measure(args.runs, args.words, args.method))
     print(
         f"/summary on a {report['words']}-word text, {report['runs']} runs each "
         f"(last reply: {report['heading_of_last_reply']})"
@@ -121,7 +123,7 @@ def main() -> None:
             f"{label:<16} {numbers['median']:>9.3f} {numbers['p90']:>7.3f} "
             f"{numbers['min']:>7.3f} {numbers['max']:>7.3f} {numbers['first_request']:>7.3f}"
         )
-    out = REPO / "bench" / "results" / "summary_latency.json"
+    out = REPO / "bench" / "results" / f"summary_latency_{args.method or 'default'}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"written {out.relative_to(REPO)}")

@@ -77,7 +77,8 @@ def cell(result: dict[str, object]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
-        "--methods", default="lead,lexrank,textrank,lsa,luhn,edmundson,kl,sumbasic,textteaser"
+        "--methods",
+        default="lead,embedding,lexrank,textrank,lsa,luhn,edmundson,kl,sumbasic,textteaser",
     )
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()

@@ -21,7 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.extractive import LeadRanker, TextTeaserRanker, sumy_rankers  # noqa: E402
+from services.extractive import (  # noqa: E402
+    EmbeddingRanker,
+    LeadRanker,
+    TextTeaserRanker,
+    sumy_rankers,
+)
 from services.summarization import LexRankRanker, PreparedText, prepare_text  # noqa: E402
 from services.text import tokenize_words  # noqa: E402
 
@@ -76,6 +81,7 @@ def main() -> None:
         "lexrank (sumy)": sumy_lexrank,
         **{name: r.select for name, r in sumy_rankers().items()},
         "textteaser": TextTeaserRanker().select,
+        "embedding": EmbeddingRanker().select,
         "lead": LeadRanker().select,
     }
     table: dict[str, dict[int, float | None]] = {"split + tokenize": {}}

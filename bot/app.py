@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -14,6 +13,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.settings import Settings
 from handlers import HandlerDeps, Limits, command_menus, register_handlers
 from handlers.summary import SummaryHandlers
+from services.abstractive import GenerationSettings, Seq2SeqSummarizer
 from services.executor import ModelExecutor
 from services.keywords import KeyBERTExtractor
 from services.protocols import KeywordExtractor, Summarizer
@@ -37,7 +37,6 @@ class Services:
     summarizer: Summarizer
     keywords: KeywordExtractor
     executor: ModelExecutor | None = None
-    _warm_up: asyncio.Future[Any] | None = field(default=None, repr=False)
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
@@ -55,10 +54,34 @@ class Services:
             self.executor.shutdown()
 
 
+def build_abstractive(settings: Settings) -> Seq2SeqSummarizer:
+    """The seq2seq backend with the per-language models and decoding of ``settings``."""
+    return Seq2SeqSummarizer(
+        models={
+            "en": settings.abstractive_model_en,
+            "es": settings.abstractive_model_es,
+            "*": settings.abstractive_model_other,
+        },
+        generation=GenerationSettings(
+            num_beams=settings.abstractive_num_beams,
+            max_new_tokens=settings.abstractive_max_new_tokens,
+            min_new_tokens=settings.abstractive_min_new_tokens,
+            chunk_tokens=settings.abstractive_chunk_tokens,
+        ),
+        allow_downloads=settings.model_downloads,
+        cache_dir=settings.model_cache_dir,
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """The real services: extractive summarizers and KeyBERT, sharing one bounded executor."""
     executor = ModelExecutor(workers=settings.model_workers, queue=settings.model_queue)
-    summarizer = build_summary_service(executor, settings.max_input_chars, settings.default_method)
+    summarizer = build_summary_service(
+        executor,
+        settings.max_input_chars,
+        settings.default_method,
+        abstractive=build_abstractive(settings),
+    )
     keywords = KeyBERTExtractor(executor, max_chars=settings.max_input_chars)
     return Services(summarizer=summarizer, keywords=keywords, executor=executor)
 
@@ -89,6 +112,7 @@ class BotRuntime:
         self.settings = settings
         self.services = services or build_services(settings)
         self._warm = warm_up
+        self._warm_up_task: asyncio.Future[None] | None = None
         self.store: SQLiteStore | None = None
         self.summary_handlers: SummaryHandlers | None = None
         self.application = self._build()
@@ -126,7 +150,7 @@ class BotRuntime:
                 )
         if self._warm:
             loop = asyncio.get_running_loop()
-            self.services._warm_up = loop.run_in_executor(None, self.services.warm_up)
+            self._warm_up_task = loop.run_in_executor(None, self.services.warm_up)
         logger.info("Condensa is ready as @%s", application.bot.username)
 
     async def _post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]

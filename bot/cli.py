@@ -52,6 +52,12 @@ async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
         summary = await services.summarizer.summarize(text, options)
     finally:
         services.close()
+    if summary.requested_method:
+        print(
+            f"condensa: {summary.requested_method} unavailable ({summary.note}); "
+            f"used {summary.method}",
+            file=sys.stderr,
+        )
     header = (
         f"{summary.method} · {len(summary.sentences)} of {summary.source_sentences} sentences, "
         f"{round(100 * summary.compression)} %"
@@ -174,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     secrets = [
         s.get_secret_value() for s in (settings.telegram_bot_token, settings.webhook_secret) if s
     ]
-    configure_logging(settings.log_level if args.command is None else "WARNING", secrets)
+    configure_logging(settings.log_level if args.command is None else "ERROR", secrets)
     if args.command is None:
         _run_bot(settings)
         return 0

@@ -27,10 +27,19 @@ class Settings(BaseSettings):
     forward_batch_seconds: float = Field(default=2.0, ge=0.0)
     max_input_chars: int = Field(default=100_000, ge=1000)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    default_method: str = "lexrank"
+    default_method: str = "embedding"
     model_workers: int = Field(default=1, ge=1)
     model_queue: int = Field(default=4, ge=0)
     keywords_top_n: int = Field(default=10, ge=1, le=30)
+
+    abstractive_model_en: str = "sshleifer/distilbart-cnn-12-6"
+    abstractive_model_es: str = "csebuetnlp/mT5_multilingual_XLSum"
+    abstractive_model_other: str = "csebuetnlp/mT5_multilingual_XLSum"
+    abstractive_num_beams: int = Field(default=4, ge=1, le=16)
+    abstractive_max_new_tokens: int = Field(default=142, ge=8, le=1024)
+    abstractive_min_new_tokens: int = Field(default=56, ge=0, le=1024)
+    abstractive_chunk_tokens: int = Field(default=900, ge=32, le=16384)
+    model_downloads: bool = False
 
     @field_validator("telegram_api_url")
     @classmethod
@@ -67,6 +76,11 @@ class Settings(BaseSettings):
     def bot_api_file_url(self) -> str:
         """Root of file downloads (the token is appended)."""
         return f"{self.telegram_api_url}/file/bot"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where downloaded models are kept."""
+        return self.data_dir / "models" / "hub"
 
     @property
     def database_path(self) -> Path:

@@ -107,6 +107,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "<b>{method}</b> · {kept} of {total} sentences, {percent} %",
         "es": "<b>{method}</b> · {kept} de {total} frases, {percent} %",
     },
+    "summary_fallback": {
+        "en": "The {requested} method is not available on this server ({reason}), so this is the {used} summary.",
+        "es": "El método {requested} no está disponible en este servidor ({reason}), así que este es el resumen {used}.",
+    },
     "keywords_heading": {
         "en": "<b>Key phrases</b>",
         "es": "<b>Frases clave</b>",

@@ -132,8 +132,15 @@ def render_summary(summary: Summary, language: str, title: str = "") -> list[str
     )
     blocks = [f"<b>{escape(title)}</b>"] if title else []
     blocks.append(heading)
-    if summary.note:
-        blocks.append(f"<i>{escape(summary.note)}</i>")
+    if summary.requested_method:
+        fallback = t(
+            "summary_fallback",
+            language,
+            requested=method_label(summary.requested_method),
+            used=method_label(summary.method),
+            reason=summary.note,
+        )
+        blocks.append(f"<i>{escape(fallback)}</i>")
     blocks.extend(paragraph_blocks("\n".join(summary.sentences)))
     return pack_blocks(blocks)
 

@@ -20,25 +20,12 @@ THRESHOLD = 0.1
 EPSILON = 0.1
 
 
-def lexrank_scores(
-    sentences_terms: Sequence[Sequence[str]],
-    threshold: float = THRESHOLD,
-    epsilon: float = EPSILON,
-) -> np.ndarray:
-    """Centrality score of each sentence.
+def idf_modified_cosine(sentences_terms: Sequence[Sequence[str]]) -> sparse.coo_matrix:
+    """Sparse sentence × sentence idf-modified cosine, exactly as sumy's LexRank computes it.
 
-    Args:
-        sentences_terms: per sentence, its normalized terms (stemmed, stop words removed),
-            repeated terms kept.
-        threshold: similarity above which two sentences are linked.
-        epsilon: the power iteration stops when the step is at most this long.
-
-    Returns:
-        One score per sentence, in input order.
+    tf is per sentence, normalized by its most frequent term; idf is ``log(N / (1 + n_j))``.
     """
     n = len(sentences_terms)
-    if n == 0:
-        return np.zeros(0)
     vocabulary: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []
@@ -67,9 +54,32 @@ def lexrank_scores(
     denominator = norms[similarity.row] * norms[similarity.col]
     with np.errstate(divide="ignore", invalid="ignore"):
         cosine = np.where(denominator > 0, similarity.data / denominator, 0.0)
-    linked = cosine > threshold
+    return sparse.coo_matrix((cosine, (similarity.row, similarity.col)), shape=(n, n))
+
+
+def lexrank_scores(
+    sentences_terms: Sequence[Sequence[str]],
+    threshold: float = THRESHOLD,
+    epsilon: float = EPSILON,
+) -> np.ndarray:
+    """Centrality score of each sentence.
+
+    Args:
+        sentences_terms: per sentence, its normalized terms (stemmed, stop words removed),
+            repeated terms kept.
+        threshold: similarity above which two sentences are linked.
+        epsilon: the power iteration stops when the step is at most this long.
+
+    Returns:
+        One score per sentence, in input order.
+    """
+    n = len(sentences_terms)
+    if n == 0:
+        return np.zeros(0)
+    cosine = idf_modified_cosine(sentences_terms)
+    linked = cosine.data > threshold
     adjacency = sparse.csr_matrix(
-        (np.ones(int(linked.sum())), (similarity.row[linked], similarity.col[linked])),
+        (np.ones(int(linked.sum())), (cosine.row[linked], cosine.col[linked])),
         shape=(n, n),
     )
     degrees = np.asarray(adjacency.sum(axis=1)).ravel()
@@ -96,6 +106,10 @@ def _power_method(transition_t: sparse.csr_matrix, epsilon: float) -> np.ndarray
 
 
 def top_indices(scores: np.ndarray, count: int) -> list[int]:
-    """Indices of the ``count`` best scores, ties broken by position, in document order."""
-    order = np.argsort(-scores, kind="stable")[: max(count, 0)]
+    """Indices of the ``count`` best scores, ties broken by position, in document order.
+
+    Scores are rounded to 12 decimals first: sentences that tie mathematically can differ in
+    the last bit depending on summation order, and the earlier sentence should win then.
+    """
+    order = np.argsort(-np.round(scores, 12), kind="stable")[: max(count, 0)]
     return sorted(int(i) for i in order)

@@ -43,6 +43,7 @@ class Summary:
         source_sentences: how many sentences the source had.
         source_chars: characters in the source text.
         note: why the result differs from the request (a fallback), or empty.
+        requested_method: the method asked for when a fallback replaced it, else empty.
     """
 
     method: str
@@ -51,6 +52,7 @@ class Summary:
     source_sentences: int
     source_chars: int
     note: str = ""
+    requested_method: str = ""
 
     @property
     def text(self) -> str:

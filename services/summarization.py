@@ -7,10 +7,17 @@ sentences, keep document order) are pure; only the ranking runs in the model exe
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.errors import EmptyInput, InputTooLarge, InputTooShort, UnknownMethod
+from services.errors import (
+    EmptyInput,
+    InputTooLarge,
+    InputTooShort,
+    ModelUnavailable,
+    UnknownMethod,
+)
 from services.executor import ModelExecutor
 from services.language import detect_language
 from services.lexicon import normalize_terms
@@ -95,13 +102,24 @@ class LexRankRanker:
         return top_indices(lexrank_scores(text.terms()), count)
 
 
+class GenerativeSummarizer(Protocol):
+    """An abstractive backend: writes new sentences instead of picking existing ones."""
+
+    def summarize(self, sentences: Sequence[str], language: str, length: Length) -> list[str]:
+        """Summary sentences of ``sentences`` (blocking); raises ``ModelUnavailable``."""
+        ...
+
+
 class SummaryService:
-    """Summarizes text with a named extractive method, off the event loop.
+    """Summarizes text with a named method, off the event loop.
 
     Args:
-        executor: the bounded executor every ranking call goes through.
-        rankers: method name → ranker; the first is the default.
+        executor: the bounded executor every model call goes through.
+        rankers: extractive method name → ranker.
         max_chars: texts longer than this are refused with :class:`InputTooLarge`.
+        default_method: used when a request names none; also the fallback of abstractive
+            methods whose model is unavailable.
+        generators: abstractive method name → backend.
     """
 
     def __init__(
@@ -110,44 +128,57 @@ class SummaryService:
         rankers: dict[str, SentenceRanker],
         max_chars: int = 100_000,
         default_method: str = "",
+        generators: dict[str, GenerativeSummarizer] | None = None,
     ) -> None:
         if not rankers:
-            raise ValueError("at least one ranker is required")
+            raise ValueError("at least one extractive ranker is required")
         self._executor = executor
         self._rankers = rankers
+        self._generators = generators or {}
         self._max_chars = max_chars
-        self._default = default_method if default_method in rankers else next(iter(rankers))
+        self._fallback = default_method if default_method in rankers else next(iter(rankers))
+        known = {**rankers, **self._generators}
+        self._default = default_method if default_method in known else self._fallback
 
     def warm_up(self) -> None:
         """Load the sentence splitters, language model, stemmers and stop words (blocking)."""
         for sample in _WARM_UP_TEXTS:
-            self._summarize_sync(
-                sample, SummaryOptions(), self._default, self._rankers[self._default]
-            )
+            self._summarize_sync(sample, SummaryOptions(), self._fallback)
 
     def methods(self) -> list[str]:
         """Method names, default first."""
-        return [self._default, *(m for m in self._rankers if m != self._default)]
+        names = [*self._rankers, *self._generators]
+        return [self._default, *(m for m in names if m != self._default)]
 
     async def summarize(self, text: str, options: SummaryOptions) -> Summary:
         """Summarize ``text`` as ``options`` ask; see :class:`services.protocols.Summarizer`."""
         if len(text) > self._max_chars:
             raise InputTooLarge(len(text), self._max_chars)
         method = options.method or self._default
-        ranker = self._rankers.get(method)
-        if ranker is None:
+        if method not in self._rankers and method not in self._generators:
             raise UnknownMethod(method, self.methods())
-        return await self._executor.run(self._summarize_sync, text, options, method, ranker)
+        return await self._executor.run(self._summarize_sync, text, options, method)
 
-    def _summarize_sync(
-        self, text: str, options: SummaryOptions, method: str, ranker: SentenceRanker
-    ) -> Summary:
+    def _summarize_sync(self, text: str, options: SummaryOptions, method: str) -> Summary:
         prepared = prepare_text(text, options.language)
         total = len(prepared.sentences)
         if total < MIN_SENTENCES:
             raise InputTooShort(total, MIN_SENTENCES)
         count = sentence_count(total, options.length, options.sentences)
-        chosen = ranker.select(prepared, count)
+        note = requested = ""
+        generator = self._generators.get(method)
+        if generator is not None:
+            try:
+                written = generator.summarize(
+                    prepared.sentences, prepared.language, options.length
+                )
+                return Summary(method, prepared.language, written, total, prepared.chars)
+            except ModelUnavailable as error:
+                logger.warning(
+                    "%s unavailable, falling back to %s: %s", method, self._fallback, error
+                )
+                note, requested, method = error.reason, method, self._fallback
+        chosen = self._rankers[method].select(prepared, count)
         logger.debug(
             "method=%s language=%s picked %d of %d", method, prepared.language, len(chosen), total
         )
@@ -157,17 +188,34 @@ class SummaryService:
             sentences=[prepared.sentences[i] for i in chosen],
             source_sentences=total,
             source_chars=prepared.chars,
+            note=note,
+            requested_method=requested,
         )
 
 
 def build_summary_service(
-    executor: ModelExecutor, max_chars: int, default_method: str = "lexrank"
+    executor: ModelExecutor,
+    max_chars: int,
+    default_method: str = "embedding",
+    abstractive: GenerativeSummarizer | None = None,
 ) -> SummaryService:
-    """The service with every extractive backend this installation has."""
-    from services.extractive import LeadRanker, TextTeaserRanker, sumy_rankers
+    """The service with every backend this installation has.
+
+    Extractive methods always work offline; ``abstractive`` (a seq2seq backend) is listed when
+    given and falls back to ``default_method``'s extractive summary when its model is missing.
+    """
+    from services.extractive import EmbeddingRanker, LeadRanker, TextTeaserRanker, sumy_rankers
 
     rankers: dict[str, SentenceRanker] = {"lexrank": LexRankRanker()}
     rankers.update(sumy_rankers())
     rankers["textteaser"] = TextTeaserRanker()
+    rankers["embedding"] = EmbeddingRanker()
     rankers["lead"] = LeadRanker()
-    return SummaryService(executor, rankers, max_chars=max_chars, default_method=default_method)
+    generators = {"abstractive": abstractive} if abstractive is not None else {}
+    return SummaryService(
+        executor,
+        rankers,
+        max_chars=max_chars,
+        default_method=default_method,
+        generators=generators,
+    )

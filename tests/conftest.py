@@ -95,3 +95,11 @@ async def make_bot(emulator: BotAPIEmulator, tmp_path: Path) -> AsyncIterator[Bo
     yield factory
     for runtime in runtimes:
         await runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_bart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer BART with a tokenizer trained on the spot (built once per session)."""
+    from tests.tiny_models import build_tiny_bart
+
+    return build_tiny_bart(tmp_path_factory.mktemp("tiny-bart"))

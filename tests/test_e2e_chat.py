@@ -22,7 +22,7 @@ from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE, BotFactory
 def real_services(workers: int = 1, queue: int = 4) -> Services:
     executor = ModelExecutor(workers, queue)
     return Services(
-        summarizer=build_summary_service(executor, max_chars=100_000),
+        summarizer=build_summary_service(executor, max_chars=100_000, default_method="lexrank"),
         keywords=KeyBERTExtractor(executor),
         executor=executor,
     )
@@ -227,19 +227,23 @@ async def test_settings_keyboard_round_trip(
     await emulator.wait_until(
         lambda: emulator.messages[(bob["id"], menu["message_id"])]["_edits"] == 2
     )
+    await emulator.press_button(chat, bob, menu["message_id"], "cfg:m:embedding")
+    await emulator.wait_until(
+        lambda: emulator.messages[(bob["id"], menu["message_id"])]["_edits"] == 3
+    )
     assert runtime.store is not None
     saved = await runtime.store.get_preferences(bob["id"])
-    assert saved.length.value == "short" and saved.language == "es"
+    assert (saved.method, saved.length.value, saved.language) == ("embedding", "short", "es")
     long_text = " ".join([ENGLISH_ARTICLE] * 4)
     await emulator.send_text(chat, bob, "/summary " + long_text)
     reply = await emulator.wait_until(
         lambda: next(
-            (m for m in final_replies(emulator, bob["id"]) if m["text"].startswith("LexRank")),
+            (m for m in final_replies(emulator, bob["id"]) if m["text"].startswith("Embedding")),
             None,
         )
     )
-    assert reply["text"].startswith("LexRank · 2 de 48 frases"), (
-        "short length and Spanish UI applied"
+    assert reply["text"].startswith("Embedding · 2 de 48 frases"), (
+        "the chosen method, short length and Spanish UI applied"
     )
 
 
@@ -448,3 +452,53 @@ async def test_a_5xx_from_telegram_reaches_the_error_handler_not_the_user(
     reply = (await wait_replies(emulator, people["bob"]["id"]))[0]
     assert reply["text"] == "Sorry, something went wrong on my side. Please try again."
     assert "Traceback" not in reply["text"]
+
+
+@pytest.mark.parametrize("available", [True, False])
+async def test_abstractive_method_through_the_bot(
+    emulator: BotAPIEmulator,
+    make_bot: BotFactory,
+    people: dict[str, Any],
+    tiny_bart: Any,
+    available: bool,
+) -> None:
+    from services.abstractive import GenerationSettings, Seq2SeqSummarizer
+
+    model = str(tiny_bart) if available else "no-such/model"
+    executor = ModelExecutor(1, 4)
+    backend = Seq2SeqSummarizer({"es": model}, GenerationSettings(num_beams=1, max_new_tokens=8))
+    services = Services(
+        summarizer=build_summary_service(executor, 100_000, abstractive=backend),
+        keywords=UnusedKeywords(),
+        executor=executor,
+    )
+    await make_bot(services=services)
+    chat, ana = people["ana_chat"], people["ana"]
+    await emulator.send_text(chat, ana, "/settings")
+    menu = (await wait_replies(emulator, ana["id"]))[0]
+    assert any(
+        b["callback_data"] == "cfg:m:abstractive"
+        for row in menu["reply_markup"]["inline_keyboard"]
+        for b in row
+    )
+    await emulator.press_button(chat, ana, menu["message_id"], "cfg:m:abstractive")
+    await emulator.wait_until(
+        lambda: emulator.messages[(ana["id"], menu["message_id"])].get("_edits")
+    )
+    await emulator.send_text(chat, ana, "/summary " + SPANISH_ARTICLE)
+    reply = await emulator.wait_until(
+        lambda: next(
+            (
+                m
+                for m in final_replies(emulator, ana["id"])
+                if "frases" in m["text"] and "Ajustes" not in m["text"]
+            ),
+            None,
+        )
+    )
+    if available:
+        assert reply["text"].startswith("Abstractive · ")
+    else:
+        assert reply["text"].startswith("Embedding · 3 de 12 frases")
+        assert "El método Abstractive no está disponible en este servidor" in reply["text"]
+        assert any(e["type"] == "italic" for e in reply["entities"])

@@ -83,3 +83,52 @@ async def test_every_method_runs_through_the_service(text: str) -> None:
         assert summary.method == method and len(summary.sentences) == 3
         positions = [sentences.index(s) for s in summary.sentences]
         assert positions == sorted(positions), f"{method} keeps document order"
+
+
+def test_embedding_ranker_prefers_early_central_sentences_and_avoids_repeats() -> None:
+    from services.extractive import EmbeddingRanker
+
+    sentences = [
+        "The council approved a tram network for the city.",
+        "The council approved a tram network for the city today.",
+        "Tram lines will connect the city centre with the suburbs.",
+        "A local bakery won a prize for its bread.",
+        "The tram network will cost 450 million euros.",
+    ]
+    picked = EmbeddingRanker().select(prepared(sentences), 2)
+    assert 0 in picked, "the lead statement others elaborate on is central"
+    assert 1 not in picked, "its near-copy is dropped by MMR"
+
+
+def test_embedding_ranker_falls_back_to_tf_idf_without_a_model() -> None:
+    from services.errors import ModelUnavailable
+    from services.extractive import EmbeddingRanker
+
+    def missing() -> None:
+        raise ModelUnavailable("all-MiniLM-L6-v2", "not installed")
+
+    picked = EmbeddingRanker(model_loader=missing).select(prepared(TINY), 2)
+    assert len(picked) == 2 and 3 not in picked
+
+
+def test_pacsum_and_mmr_on_a_hand_built_matrix() -> None:
+    import numpy as np
+
+    from services.centrality import mmr_select, pacsum_scores
+
+    similarity = np.array(
+        [
+            [1.0, 0.9, 0.8, 0.1],
+            [0.9, 1.0, 0.7, 0.1],
+            [0.8, 0.7, 1.0, 0.2],
+            [0.1, 0.1, 0.2, 1.0],
+        ]
+    )
+    scores = pacsum_scores(similarity, forward=1.0, backward=-1.0, beta=0.0)
+    # Edges are similarity − 0.1 (the off-diagonal minimum): forward minus backward sums.
+    assert scores == pytest.approx(
+        [0.8 + 0.7 + 0.0, 0.6 + 0.0 - 0.8, 0.1 - 0.7 - 0.6, -0.0 - 0.0 - 0.1]
+    )
+    assert mmr_select(scores, similarity, 3, diversity=0.0) == [0, 1, 3]
+    # With a strong diversity weight, sentence 1 (0.9 like sentence 0) gives way to 2.
+    assert mmr_select(scores, similarity, 3, diversity=0.9) == [0, 2, 3]

@@ -158,7 +158,7 @@ async def test_without_a_token_the_bot_runs_a_local_console_chat(tmp_path: Path)
     assert code == 0, err[-2000:]
     assert "No TELEGRAM_BOT_TOKEN is set" in output
     assert "turns long text into something you can read" in output
-    assert "LexRank · 3 of 12 sentences, 25 %" in output
+    assert "Embedding · 3 of 12 sentences, 25 %" in output
 
 
 async def test_command_line_contract(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ async def test_command_line_contract(tmp_path: Path) -> None:
     code, out, err = await condensa("summarize", str(article), "--sentences", "2")
     assert code == 0, err
     lines = out.strip().split("\n")
-    assert lines[0] == "lexrank · 2 of 12 sentences, 17 %"
+    assert lines[0] == "embedding · 2 of 12 sentences, 17 %"
     assert all(line in SPANISH_ARTICLE for line in lines[2:]) and len(lines) == 4
 
     code, out, err = await condensa("summarize", "-", stdin=b"Too short.")
