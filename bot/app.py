@@ -15,8 +15,9 @@ from handlers import HandlerDeps, Limits, command_menus, register_handlers
 from handlers.summary import SummaryHandlers
 from services.abstractive import GenerationSettings, Seq2SeqSummarizer
 from services.executor import ModelExecutor
+from services.generation import GenerationLimits, GenerationService, LLMSummarizer, choose_engine
 from services.keywords import KeyBERTExtractor
-from services.protocols import KeywordExtractor, Summarizer
+from services.protocols import KeywordExtractor, Summarizer, TextGenerator
 from services.storage import SQLiteStore
 from services.summarization import build_summary_service
 
@@ -37,6 +38,8 @@ class Services:
     summarizer: Summarizer
     keywords: KeywordExtractor
     executor: ModelExecutor | None = None
+    generator: TextGenerator | None = None
+    generation_executor: ModelExecutor | None = None
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
@@ -49,9 +52,10 @@ class Services:
                     logger.warning("warm-up of %s failed", type(service).__name__, exc_info=True)
 
     def close(self) -> None:
-        """Stop the executor."""
-        if self.executor is not None:
-            self.executor.shutdown()
+        """Stop the executors."""
+        for executor in (self.executor, self.generation_executor):
+            if executor is not None:
+                executor.shutdown()
 
 
 def build_abstractive(settings: Settings) -> Seq2SeqSummarizer:
@@ -73,17 +77,40 @@ def build_abstractive(settings: Settings) -> Seq2SeqSummarizer:
     )
 
 
+def generation_limits(settings: Settings) -> GenerationLimits:
+    """Token and temperature limits of ``settings``."""
+    return GenerationLimits(
+        max_new_tokens=settings.llm_max_new_tokens,
+        temperature=settings.llm_temperature,
+        max_prompt_tokens=settings.llm_max_prompt_tokens,
+    )
+
+
 def build_services(settings: Settings) -> Services:
-    """The real services: extractive summarizers and KeyBERT, sharing one bounded executor."""
+    """The real services: summarizers and KeyBERT share one bounded executor; generation has
+    its own (``LLM_MAX_CONCURRENT`` at a time), and the LLM engine is loaded on first use."""
     executor = ModelExecutor(workers=settings.model_workers, queue=settings.model_queue)
+    engine = choose_engine(
+        settings.llm_engine, settings.llm_model, settings.llm_cache_dir, settings.model_downloads
+    )
+    limits = generation_limits(settings)
     summarizer = build_summary_service(
         executor,
         settings.max_input_chars,
         settings.default_method,
         abstractive=build_abstractive(settings),
+        llm=LLMSummarizer(engine, limits),
     )
     keywords = KeyBERTExtractor(executor, max_chars=settings.max_input_chars)
-    return Services(summarizer=summarizer, keywords=keywords, executor=executor)
+    generation_executor = ModelExecutor(settings.llm_max_concurrent, settings.llm_queue)
+    generator = GenerationService(engine, generation_executor, limits)
+    return Services(
+        summarizer=summarizer,
+        keywords=keywords,
+        executor=executor,
+        generator=generator,
+        generation_executor=generation_executor,
+    )
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -94,6 +121,8 @@ def limits_from(settings: Settings) -> Limits:
         max_input_chars=settings.max_input_chars,
         max_file_bytes=settings.max_file_bytes,
         keywords_top_n=settings.keywords_top_n,
+        stream_edit_seconds_private=settings.stream_edit_seconds_private,
+        stream_edit_seconds_group=settings.stream_edit_seconds_group,
     )
 
 
@@ -139,6 +168,7 @@ class BotRuntime:
             keywords=self.services.keywords,
             store=self.store,
             limits=limits_from(self.settings),
+            generator=self.services.generator,
         )
         self.summary_handlers = register_handlers(application, deps)
         for language, commands in command_menus().items():

@@ -77,6 +77,29 @@ async def _keywords(settings: Settings, args: argparse.Namespace) -> str:
     return "\n".join(f"{item.phrase}\t{item.score:.4f}" for item in result.keyphrases)
 
 
+async def _generate(settings: Settings, args: argparse.Namespace) -> str:
+    import threading
+
+    from bot.app import build_services
+    from services.protocols import Prompt
+
+    services = build_services(settings)
+    if services.generator is None:  # pragma: no cover - build_services always makes one
+        raise CondensaError("text generation is not available")
+    if args.command == "ask":
+        context = _read_input(args.context) if args.context else ""
+        prompt = Prompt(args.prompt, instruct=True, context=context)
+    else:
+        prompt = Prompt(args.prompt, instruct=False)
+    try:
+        async for piece in services.generator.stream(prompt, threading.Event(), args.max_tokens):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    finally:
+        services.close()
+    return ""
+
+
 def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
 
@@ -136,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     keywords.add_argument("input", help="a text file, or - for stdin")
     keywords.add_argument("--top", type=int, default=10, help="how many key phrases")
     keywords.add_argument("--lang", help="language code of the text (default: detect)")
+    generate = sub.add_parser("generate", help="continue a text with the local LLM (streamed)")
+    generate.add_argument("prompt", help="the beginning of the text")
+    generate.add_argument("--max-tokens", type=int, help="new tokens at most")
+    ask = sub.add_parser("ask", help="ask the local instruct LLM (streamed)")
+    ask.add_argument("prompt", help="the question or instruction")
+    ask.add_argument("--context", help="a text file (or -) the question is about")
+    ask.add_argument("--max-tokens", type=int, help="new tokens at most")
     evaluate = sub.add_parser("eval", help="measure quality on a JSONL reference set")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
     eval_summary = eval_sub.add_parser(
@@ -184,12 +214,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _run_bot(settings)
         return 0
-    runners = {"summarize": _summarize, "keywords": _keywords, "eval": _eval_summary}
+    runners = {
+        "summarize": _summarize,
+        "keywords": _keywords,
+        "eval": _eval_summary,
+        "generate": _generate,
+        "ask": _generate,
+    }
     runner = runners[args.command]
     try:
         output = asyncio.run(runner(settings, args))
     except CondensaError as error:
         print(f"condensa: {error}", file=sys.stderr)
         return EXIT_REFUSED
-    print(output)
+    if output:
+        print(output)
+    elif args.command in ("generate", "ask"):
+        print()
     return 0

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     abstractive_chunk_tokens: int = Field(default=900, ge=32, le=16384)
     model_downloads: bool = False
 
+    llm_engine: Literal["auto", "llama.cpp", "transformers"] = "auto"
+    llm_model: str = "smollm2"
+    llm_max_new_tokens: int = Field(default=256, ge=1, le=4096)
+    llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    llm_max_prompt_tokens: int = Field(default=1536, ge=64, le=32768)
+    llm_max_concurrent: int = Field(default=1, ge=1)
+    llm_queue: int = Field(default=2, ge=0)
+    stream_edit_seconds_private: float = Field(default=1.0, ge=0.05)
+    stream_edit_seconds_group: float = Field(default=3.0, ge=0.05)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -81,6 +91,11 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         """Where downloaded models are kept."""
         return self.data_dir / "models" / "hub"
+
+    @property
+    def llm_cache_dir(self) -> Path:
+        """Where converted LLMs (and adapted ones) are kept."""
+        return self.data_dir / "models"
 
     @property
     def database_path(self) -> Path:

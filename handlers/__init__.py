@@ -16,6 +16,7 @@ from telegram.ext import (
 
 from handlers.deps import HandlerDeps, Limits
 from handlers.errors import on_error
+from handlers.generate import GenerateHandlers
 from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
 from handlers.start import StartHandlers, command_menus
 from handlers.summary import SummaryHandlers
@@ -28,12 +29,16 @@ def register_handlers(application: Application, deps: HandlerDeps) -> SummaryHan
     start = StartHandlers(deps)
     summary = SummaryHandlers(deps)
     settings = SettingsHandlers(deps)
+    generate = GenerateHandlers(deps)
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", start.start))
     application.add_handler(CommandHandler("help", start.help))
     application.add_handler(CommandHandler("summary", summary.summary_command))
     application.add_handler(CommandHandler("keywords", summary.keywords_command))
     application.add_handler(CommandHandler("settings", settings.show))
+    application.add_handler(CommandHandler("generate", generate.generate))
+    application.add_handler(CommandHandler("ask", generate.ask))
+    application.add_handler(CommandHandler("cancel", generate.cancel))
     application.add_handler(
         CallbackQueryHandler(settings.on_button, pattern=f"^{CALLBACK_PREFIX}:")
     )

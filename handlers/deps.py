@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.protocols import KeywordExtractor, Store, Summarizer
+from services.protocols import KeywordExtractor, Store, Summarizer, TextGenerator
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,8 @@ class Limits:
     max_input_chars: int = 100_000
     max_file_bytes: int = 20 * 1024 * 1024
     keywords_top_n: int = 10
+    stream_edit_seconds_private: float = 1.0
+    stream_edit_seconds_group: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -26,3 +28,4 @@ class HandlerDeps:
     keywords: KeywordExtractor
     store: Store
     limits: Limits
+    generator: TextGenerator | None = None

@@ -17,6 +17,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "• /summary — summarize the text after the command, the message you reply to, "
             "or a .txt file.\n"
             "• /keywords — the key phrases of the same inputs.\n"
+            "• /ask — ask the local language model (reply to a message to ask about it); "
+            "/generate continues a text; /cancel stops it.\n"
             "• /settings — method, length and reply language for this chat.\n"
             "• /help — this message."
         ),
@@ -26,6 +28,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "• /summary — resume el texto tras el comando, el mensaje al que respondes "
             "o un archivo .txt.\n"
             "• /keywords — las frases clave de lo mismo.\n"
+            "• /ask — pregunta al modelo de lenguaje local (responde a un mensaje para preguntar "
+            "sobre él); /generate continúa un texto; /cancel lo detiene.\n"
             "• /settings — método, longitud e idioma de respuesta de este chat.\n"
             "• /help — este mensaje."
         ),
@@ -53,6 +57,43 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cmd_keywords": {"en": "Key phrases of a text", "es": "Frases clave de un texto"},
     "cmd_settings": {"en": "Method, length, language", "es": "Método, longitud, idioma"},
     "working": {"en": "⏳ Working on it…", "es": "⏳ Trabajando en ello…"},
+    "writing": {"en": "⏳ Writing…", "es": "⏳ Escribiendo…"},
+    "cmd_generate": {
+        "en": "Continue a text with the local LLM",
+        "es": "Continuar un texto con el LLM local",
+    },
+    "cmd_ask": {
+        "en": "Ask the local LLM (reply to ask about a message)",
+        "es": "Preguntar al LLM local (responde para preguntar sobre un mensaje)",
+    },
+    "cmd_cancel": {"en": "Stop the running generation", "es": "Detener la generación en curso"},
+    "no_input_generate": {
+        "en": "Send /generate followed by the beginning of a text.",
+        "es": "Envía /generate seguido del comienzo de un texto.",
+    },
+    "no_input_ask": {
+        "en": "Send /ask followed by a question, or reply to a message with /ask and an instruction.",
+        "es": "Envía /ask seguido de una pregunta, o responde a un mensaje con /ask y una instrucción.",
+    },
+    "ask_default_instruction": {
+        "en": "Summarize this text in a few sentences.",
+        "es": "Resume este texto en pocas frases.",
+    },
+    "cancel_none": {
+        "en": "Nothing is being written here.",
+        "es": "Aquí no se está escribiendo nada.",
+    },
+    "cancel_done": {"en": "Stopping.", "es": "Deteniendo."},
+    "generation_running": {
+        "en": "I'm already writing something in this chat; wait for it or send /cancel.",
+        "es": "Ya estoy escribiendo algo en este chat; espera o envía /cancel.",
+    },
+    "generation_off": {
+        "en": "Text generation is not enabled on this server.",
+        "es": "La generación de texto no está activada en este servidor.",
+    },
+    "generation_stopped": {"en": "(stopped)", "es": "(detenido)"},
+    "generation_empty": {"en": "The model wrote nothing.", "es": "El modelo no escribió nada."},
     "no_input_summary": {
         "en": "Send /summary followed by a text, or reply with /summary to a message or a .txt file.",
         "es": "Envía /summary seguido de un texto, o responde con /summary a un mensaje o a un archivo .txt.",

@@ -67,6 +67,18 @@ class WorkInProgress:
             await asyncio.sleep(TYPING_INTERVAL)
             await self._send_action()
 
+    async def show(self, html_text: str) -> None:
+        """Edit the placeholder to an intermediate state (streaming); identical text is skipped."""
+        if self._placeholder is None:
+            return
+        try:
+            await self._placeholder.edit_text(
+                html_text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
     async def deliver(self, messages: list[str]) -> None:
         """Edit the placeholder into the first message, send the rest as replies."""
         await self.stop_typing()

@@ -44,16 +44,23 @@ class ModelExecutor:
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn`` in the pool; raise :class:`Busy` at once when the backlog is full."""
+        return await self.submit(fn, *args, **kwargs)
+
+    def submit(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[R]:
+        """Start ``fn`` in the pool and return its future; raise :class:`Busy` right here
+        (not when awaited) when the backlog is full. Needs a running event loop."""
+        loop = asyncio.get_running_loop()
         with self._lock:
             if self._in_flight >= self.capacity:
                 raise Busy("model queue is full")
             self._in_flight += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+        future = loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        future.add_done_callback(self._release)
+        return future
+
+    def _release(self, _: object) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def shutdown(self) -> None:
         """Stop accepting work; running calls finish in the background."""

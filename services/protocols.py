@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -90,6 +92,23 @@ class ChatPreferences:
     language: str = ""
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """What to generate from.
+
+    Attributes:
+        text: the prompt (mode "continue") or the user's question/instruction ("instruct").
+        instruct: use the model's chat template with a user turn (instruct models).
+        context: text the instruction refers to (a replied-to message), or empty.
+        system: a system message for instruct mode, or empty.
+    """
+
+    text: str
+    instruct: bool = True
+    context: str = ""
+    system: str = ""
+
+
 @runtime_checkable
 class Summarizer(Protocol):
     """Turns text into a :class:`Summary`."""
@@ -109,6 +128,17 @@ class KeywordExtractor(Protocol):
 
     async def extract(self, text: str, top_n: int = 10, language: str = "") -> KeywordResult:
         """Return up to ``top_n`` keyphrases of ``text``, best first."""
+        ...
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    """Streams what a language model writes."""
+
+    def stream(
+        self, prompt: Prompt, cancel: threading.Event, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """Yield text pieces; raise ``Busy`` at once when full; stop when ``cancel`` is set."""
         ...
 
 

@@ -198,6 +198,7 @@ def build_summary_service(
     max_chars: int,
     default_method: str = "embedding",
     abstractive: GenerativeSummarizer | None = None,
+    llm: GenerativeSummarizer | None = None,
 ) -> SummaryService:
     """The service with every backend this installation has.
 
@@ -211,7 +212,11 @@ def build_summary_service(
     rankers["textteaser"] = TextTeaserRanker()
     rankers["embedding"] = EmbeddingRanker()
     rankers["lead"] = LeadRanker()
-    generators = {"abstractive": abstractive} if abstractive is not None else {}
+    generators: dict[str, GenerativeSummarizer] = {}
+    if abstractive is not None:
+        generators["abstractive"] = abstractive
+    if llm is not None:
+        generators["llm"] = llm
     return SummaryService(
         executor,
         rankers,

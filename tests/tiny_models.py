@@ -69,3 +69,45 @@ def build_tiny_bart(directory: Path) -> Path:
     )
     BartForConditionalGeneration(config).save_pretrained(directory)
     return directory
+
+
+def build_tiny_gpt2(directory: Path) -> Path:
+    """A 2-layer GPT-2 with a byte-level tokenizer trained on the test articles."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator([ENGLISH_ARTICLE, SPANISH_ARTICLE] * 3, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        model_max_length=2048,
+    )
+    fast.save_pretrained(directory)
+    torch.manual_seed(0)
+    # No end-of-text token for generation: every run goes to its token limit, so tests can
+    # count tokens and cancel long runs.
+    config = GPT2Config(
+        vocab_size=tokenizer.get_vocab_size(),
+        n_positions=2048,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    model = GPT2LMHeadModel(config)
+    model.generation_config.eos_token_id = None
+    model.generation_config.bos_token_id = None
+    model.save_pretrained(directory)
+    return directory

@@ -1,0 +1,193 @@
+"""LLM engines on this machine: load time, tokens/s, peak memory, time to first streamed edit.
+
+Each engine runs in its own process (so peak memory is its own) on the same prompts with
+greedy decoding. The bound to compare with: every generated token reads all the weights once,
+so tokens/s <= memory bandwidth / bytes of weights; bandwidth is measured here with a large
+NumPy copy. Prints a Markdown table and writes bench/results/generation.json.
+
+    .venv/bin/python bench/generation.py [--tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PROMPTS = (
+    "Explain in three sentences why the sky is blue.",
+    "Write a short paragraph about a city that builds new tram lines.",
+    "List four tips for writing a clear email.",
+)
+
+
+def memory_bandwidth_gb_s() -> float:
+    """Read+write bandwidth of a 512 MB copy (best of 5), in GB/s."""
+    import numpy as np
+
+    source = np.ones(64 * 1024 * 1024, dtype=np.float64)  # 512 MB
+    target = np.empty_like(source)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - started)
+    return 2 * source.nbytes / best / 1e9
+
+
+def worker(engine_name: str, tokens: int, cache: Path) -> dict[str, object]:
+    """Measure one engine in this process."""
+    from services.generation import LlamaCppEngine, TransformersEngine, shipped_gguf
+    from services.protocols import Prompt
+
+    gguf = shipped_gguf()
+    if engine_name == "llama.cpp":
+        engine: LlamaCppEngine | TransformersEngine = LlamaCppEngine(gguf)
+        weight_bytes = gguf.stat().st_size
+    else:
+        engine = TransformersEngine("smollm2", cache)
+    started = time.perf_counter()
+    engine.load()
+    load_seconds = time.perf_counter() - started
+    if isinstance(engine, TransformersEngine):
+        weight_bytes = sum(p.numel() * p.element_size() for p in engine._model.parameters())  # noqa: SLF001
+    runs = []
+    for text in PROMPTS:
+        pieces: list[str] = []
+        first = None
+        started = time.perf_counter()
+        for piece in engine.stream(Prompt(text), tokens, 0.0, threading.Event()):
+            if first is None:
+                first = time.perf_counter() - started
+            pieces.append(piece)
+        elapsed = time.perf_counter() - started
+        generated = engine.count_tokens("".join(pieces))
+        runs.append({"tokens": generated, "seconds": elapsed, "first_piece": first})
+    total_tokens = sum(int(r["tokens"]) for r in runs)  # type: ignore[call-overload]
+    total_seconds = sum(float(r["seconds"]) for r in runs)  # type: ignore[arg-type]
+    return {
+        "engine": engine_name,
+        "load_seconds": load_seconds,
+        "tokens_per_second": total_tokens / total_seconds,
+        "first_piece_seconds": min(float(r["first_piece"] or 0) for r in runs),  # type: ignore[arg-type]
+        "weight_bytes": weight_bytes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "runs": runs,
+    }
+
+
+async def first_edit_through_bot(engine_name: str, cache: Path) -> float:
+    """Seconds from a /generate update to the first streamed edit, through the emulator."""
+    from bot.app import BotRuntime, build_services
+    from bot.emulator import BotAPIEmulator
+    from bot.settings import Settings
+    from services.protocols import Prompt
+
+    emulator = BotAPIEmulator()
+    await emulator.start()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        telegram_bot_token=emulator.token,
+        telegram_api_url=emulator.url,
+        data_dir=cache.parent,
+        llm_engine=engine_name,
+        llm_temperature=0.0,
+        stream_edit_seconds_private=1.0,
+    )
+    services = build_services(settings)
+    runtime = BotRuntime(settings, services=services, warm_up=False)
+    await runtime.start(polling=True, poll_timeout=1)
+    await emulator.polling_started.wait()
+    user = emulator.add_user(1, "Bench")
+    chat = emulator.private_chat(user)
+    # Load the model first: the number asked for is the streaming latency, not the load.
+    assert services.generator is not None
+    await services.generator.complete(Prompt("Hi"), 4)
+    started = time.perf_counter()
+    await emulator.send_text(chat, user, "/generate The city council approved")
+    await emulator.wait_until(lambda: emulator.calls_to("editMessageText"), timeout=120)
+    seconds = time.perf_counter() - started
+    await runtime.stop()
+    await emulator.stop()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--worker", choices=["llama.cpp", "transformers"])
+    parser.add_argument("--cache", type=Path)
+    args = parser.parse_args()
+    if args.worker:
+        result = worker(args.worker, args.tokens, args.cache)
+        result["first_edit_seconds"] = asyncio.run(first_edit_through_bot(args.worker, args.cache))
+        print(json.dumps(result))
+        return
+    from services.generation import llama_cpp_available
+
+    engines = (["llama.cpp"] if llama_cpp_available() else []) + ["transformers"]
+    bandwidth = memory_bandwidth_gb_s()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "models"
+        for engine in engines:
+            for attempt in ("first run", "cached") if engine == "transformers" else ("first run",):
+                output = (
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--worker",
+                            engine,
+                            "--tokens",
+                            str(args.tokens),
+                            "--cache",
+                            str(cache),
+                        ],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
+                )
+                result = json.loads(output)
+                result["attempt"] = attempt
+                result["bound_tokens_per_second"] = bandwidth * 1e9 / result["weight_bytes"]
+                results.append(result)
+                print(
+                    f"{engine} ({attempt}): {result['tokens_per_second']:.1f} tok/s",
+                    file=sys.stderr,
+                )
+    print(f"memory bandwidth (NumPy copy): {bandwidth:.1f} GB/s\n")
+    print(
+        "| engine | load s | tokens/s | bound tok/s (bandwidth / weights) | share of bound | "
+        "weights MB | peak RSS MB | first piece s | first edit via bot s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['engine']} ({r['attempt']}) | {r['load_seconds']:.2f} | "
+            f"{r['tokens_per_second']:.1f} | {r['bound_tokens_per_second']:.0f} | "
+            f"{100 * r['tokens_per_second'] / r['bound_tokens_per_second']:.0f} % | "
+            f"{r['weight_bytes'] / 1e6:.0f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['first_piece_seconds']:.2f} | {r['first_edit_seconds']:.2f} |"
+        )
+    out = REPO / "bench" / "results" / "generation.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"bandwidth_gb_s": bandwidth, "engines": results}, indent=2))
+    print(f"\nwritten {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""/generate, /ask and /cancel: a local LLM writes, streamed into the placeholder by edits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+from handlers.deps import HandlerDeps
+from handlers.errors import error_sentence
+from handlers.i18n import pick_language, t
+from handlers.inputs import command_arguments, message_text, read_document
+from handlers.progress import WorkInProgress
+from handlers.render import escape, pack_blocks, paragraph_blocks, split_plain
+from services.errors import CondensaError
+from services.protocols import Prompt, TextGenerator
+
+logger = logging.getLogger(__name__)
+CURSOR = " ▌"
+_PREVIEW_LIMIT = 3900
+
+
+class GenerateHandlers:
+    """Text generation in chat, one running generation per chat, cancellable."""
+
+    def __init__(self, deps: HandlerDeps) -> None:
+        self._deps = deps
+        self._running: dict[int, threading.Event] = {}
+
+    async def _language(self, update: Update) -> str:
+        chat = update.effective_chat
+        preferences = await self._deps.store.get_preferences(chat.id) if chat else None
+        user = update.effective_user
+        return pick_language(
+            preferences.language if preferences else None, user.language_code if user else None
+        )
+
+    async def generate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Continue the text after the command."""
+        message = update.effective_message
+        if message is None:
+            return
+        language = await self._language(update)
+        text = command_arguments(message)
+        if not text:
+            await message.reply_text(t("no_input_generate", language), do_quote=True)
+            return
+        await self._run(message, Prompt(text, instruct=False), language)
+
+    async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a question; with a reply, about the replied-to message or text file."""
+        message = update.effective_message
+        if message is None:
+            return
+        language = await self._language(update)
+        question = command_arguments(message)
+        reference = ""
+        replied = message.reply_to_message
+        try:
+            if replied is not None and replied.document is not None:
+                document = await read_document(
+                    context.bot, replied.document, self._deps.limits.max_file_bytes
+                )
+                reference = document.text
+            elif replied is not None:
+                reference = message_text(replied)
+        except CondensaError as error:
+            await message.reply_html(error_sentence(error, language), do_quote=True)
+            return
+        if not question and not reference:
+            await message.reply_text(t("no_input_ask", language), do_quote=True)
+            return
+        prompt = Prompt(question or t("ask_default_instruction", language), True, reference)
+        await self._run(message, prompt, language)
+
+    async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stop the generation running in this chat."""
+        message = update.effective_message
+        if message is None:
+            return
+        language = await self._language(update)
+        running = self._running.get(message.chat_id)
+        if running is None:
+            await message.reply_text(t("cancel_none", language), do_quote=True)
+            return
+        running.set()
+        await message.reply_text(t("cancel_done", language), do_quote=True)
+
+    async def _run(self, message: Message, prompt: Prompt, language: str) -> None:
+        generator = self._deps.generator
+        if generator is None:
+            await message.reply_text(t("generation_off", language), do_quote=True)
+            return
+        if message.chat_id in self._running:
+            await message.reply_text(t("generation_running", language), do_quote=True)
+            return
+        cancel = threading.Event()
+        self._running[message.chat_id] = cancel
+        group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+        limits = self._deps.limits
+        interval = (
+            limits.stream_edit_seconds_group if group else limits.stream_edit_seconds_private
+        )
+        try:
+            async with WorkInProgress(message, t("writing", language)) as progress:
+                try:
+                    text = await self._stream(generator, prompt, cancel, progress, interval)
+                except CondensaError as error:
+                    await progress.deliver([error_sentence(error, language)])
+                    return
+                await progress.deliver(self._final(text, cancel.is_set(), language))
+        finally:
+            self._running.pop(message.chat_id, None)
+
+    @staticmethod
+    async def _stream(
+        generator: TextGenerator,
+        prompt: Prompt,
+        cancel: threading.Event,
+        progress: WorkInProgress,
+        interval: float,
+    ) -> str:
+        loop = asyncio.get_running_loop()
+        text = ""
+        shown = ""
+        last_edit = loop.time()
+        async for piece in generator.stream(prompt, cancel):
+            text += piece
+            preview = text.strip()
+            # Telegram allows about one edit per second per chat (fewer in groups).
+            if preview and preview != shown and loop.time() - last_edit >= interval:
+                first = split_plain(preview, _PREVIEW_LIMIT)[0]
+                await progress.show(escape(first) + CURSOR)
+                shown = preview
+                last_edit = loop.time()
+        return text.strip()
+
+    @staticmethod
+    def _final(text: str, stopped: bool, language: str) -> list[str]:
+        blocks = paragraph_blocks(text) if text else [escape(t("generation_empty", language))]
+        if stopped:
+            blocks.append(f"<i>{escape(t('generation_stopped', language))}</i>")
+        return pack_blocks(blocks)

