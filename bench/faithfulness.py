@@ -27,14 +27,16 @@ _TOKEN = re.compile(r"\b(?:\d[\d.,]*|[A-ZÁÉÍÓÚÑ][\w'-]+)")
 
 def novel_details(summary: str, source: str, language: str) -> list[str]:
     """Numbers and non-initial capitalized words of ``summary`` absent from ``source``."""
-    known = source.lower()
+    # CNN/DM sources are re-tokenized ("Burnley 's"): compare on words without possessives.
+    known = set(re.findall(r"\w+", re.sub(r"\s*['’]s\b", "", source.lower())))
     found = []
     for sentence in split_sentences(summary, language):
         for match in _TOKEN.finditer(sentence):
             if match.start() == 0:
                 continue  # a sentence-initial capital says nothing
-            token = match.group(0).rstrip(".,")
-            if token and token.lower() not in known:
+            token = re.sub(r"['’]s$", "", match.group(0).rstrip(".,"))
+            words = re.findall(r"\w+", token.lower())
+            if words and any(word not in known for word in words):
                 found.append(token)
     return found
 

@@ -14,10 +14,11 @@ from bot.settings import Settings
 from handlers import HandlerDeps, Limits, command_menus, register_handlers
 from handlers.summary import SummaryHandlers
 from services.abstractive import GenerationSettings, Seq2SeqSummarizer
+from services.documents import ReaderLimits, SandboxedDocumentReader
 from services.executor import ModelExecutor
 from services.generation import GenerationLimits, GenerationService, LLMSummarizer, choose_engine
 from services.keywords import KeyBERTExtractor
-from services.protocols import KeywordExtractor, Summarizer, TextGenerator
+from services.protocols import DocumentReader, KeywordExtractor, Summarizer, TextGenerator
 from services.storage import SQLiteStore
 from services.summarization import build_summary_service
 
@@ -40,6 +41,7 @@ class Services:
     executor: ModelExecutor | None = None
     generator: TextGenerator | None = None
     generation_executor: ModelExecutor | None = None
+    documents: DocumentReader | None = None
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
@@ -110,6 +112,18 @@ def build_services(settings: Settings) -> Services:
         executor=executor,
         generator=generator,
         generation_executor=generation_executor,
+        documents=build_document_reader(settings),
+    )
+
+
+def build_document_reader(settings: Settings) -> SandboxedDocumentReader:
+    """Documents are parsed in a child process under the time and memory budget of settings."""
+    return SandboxedDocumentReader(
+        ReaderLimits(
+            timeout=settings.parse_timeout_seconds,
+            memory_mb=settings.parse_memory_mb,
+            max_chars=settings.max_input_chars,
+        )
     )
 
 
@@ -169,6 +183,7 @@ class BotRuntime:
             store=self.store,
             limits=limits_from(self.settings),
             generator=self.services.generator,
+            documents=self.services.documents or build_document_reader(self.settings),
         )
         self.summary_handlers = register_handlers(application, deps)
         for language, commands in command_menus().items():

@@ -20,29 +20,57 @@ from bot.logging_setup import configure_logging
 from bot.settings import Settings
 from services.documents import read_text_document
 from services.errors import CondensaError
-from services.protocols import Length, SummaryOptions
+from services.protocols import DocumentText, Length, SummaryOptions
 
 logger = logging.getLogger(__name__)
 EXIT_REFUSED = 2
 
 
-def _read_input(source: str) -> str:
+def _read_bytes(source: str) -> tuple[bytes, str]:
     if source == "-":
-        return read_text_document(sys.stdin.buffer.read(), "stdin.txt")
+        return sys.stdin.buffer.read(), "stdin.txt"
     path = Path(source)
     try:
-        data = path.read_bytes()
+        return path.read_bytes(), path.name
     except OSError as exc:
         raise CondensaError(f"cannot read {source}: {exc.strerror or exc}") from exc
-    return read_text_document(data, path.name)
+
+
+def _read_input(source: str) -> str:
+    """A plain-text input (generation context)."""
+    data, name = _read_bytes(source)
+    return read_text_document(data, name)
+
+
+async def _read_document(settings: Settings, source: str) -> DocumentText:
+    """Any supported document, parsed in the sandbox; refused when over the file limit."""
+    from bot.app import build_document_reader
+
+    data, name = _read_bytes(source)
+    if len(data) > settings.max_file_bytes:
+        raise CondensaError(
+            f"{name} is {len(data):,} bytes; the limit is {settings.max_file_bytes:,} bytes"
+        )
+    return await build_document_reader(settings).read(data, name)
+
+
+def _partial_line(document: DocumentText) -> str:
+    """The first line of a partial answer, or empty."""
+    if not document.truncated:
+        return ""
+    if document.pages_read is not None and document.pages is not None:
+        unit = "chapters" if document.kind == "epub" else "pages"
+        return f"Summary of the first part ({document.pages_read} of {document.pages} {unit})"
+    return "Summary of the first part of the document"
 
 
 async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
     from bot.app import build_services
 
+    document = await _read_document(settings, args.input)
     services = build_services(settings)
     try:
-        text = _read_input(args.input)
+        text = document.text
         options = SummaryOptions(
             method=args.method or "",
             length=Length(args.length),
@@ -62,15 +90,17 @@ async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
         f"{summary.method} · {len(summary.sentences)} of {summary.source_sentences} sentences, "
         f"{round(100 * summary.compression)} %"
     )
-    return "\n".join([header, "", *summary.sentences])
+    partial = _partial_line(document)
+    return "\n".join([*([partial] if partial else []), header, "", *summary.sentences])
 
 
 async def _keywords(settings: Settings, args: argparse.Namespace) -> str:
     from bot.app import build_services
 
+    document = await _read_document(settings, args.input)
     services = build_services(settings)
     try:
-        text = _read_input(args.input)
+        text = document.text
         result = await services.keywords.extract(text, top_n=args.top, language=args.lang or "")
     finally:
         services.close()

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     forward_batch_seconds: float = Field(default=2.0, ge=0.0)
     max_input_chars: int = Field(default=100_000, ge=1000)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    parse_timeout_seconds: float = Field(default=20.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=32)
     default_method: str = "embedding"
     model_workers: int = Field(default=1, ge=1)
     model_queue: int = Field(default=4, ge=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.protocols import KeywordExtractor, Store, Summarizer, TextGenerator
+from services.protocols import DocumentReader, KeywordExtractor, Store, Summarizer, TextGenerator
 
 
 @dataclass(frozen=True)
@@ -29,3 +29,4 @@ class HandlerDeps:
     store: Store
     limits: Limits
     generator: TextGenerator | None = None
+    documents: DocumentReader | None = None

@@ -7,8 +7,9 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.i18n import pick_language, t
+from handlers.i18n import MESSAGES, pick_language, t
 from handlers.render import escape
+from services.documents import DocumentUnreadable
 from services.errors import (
     Busy,
     CondensaError,
@@ -48,6 +49,12 @@ def error_sentence(error: CondensaError, language: str) -> str:
                 unit=unit,
                 limit=f"{error.limit:,}",
             )
+        )
+    if isinstance(error, DocumentUnreadable):
+        return (
+            escape(t(f"err_{error.reason}", language))
+            if f"err_{error.reason}" in MESSAGES
+            else escape(t("err_damaged", language))
         )
     if isinstance(error, UnsupportedFormat):
         return escape(t("err_unsupported", language, kind=error.kind))

@@ -63,7 +63,10 @@ class GenerateHandlers:
         try:
             if replied is not None and replied.document is not None:
                 document = await read_document(
-                    context.bot, replied.document, self._deps.limits.max_file_bytes
+                    context.bot,
+                    replied.document,
+                    self._deps.limits.max_file_bytes,
+                    self._deps.documents,
                 )
                 reference = document.text
             elif replied is not None:
@@ -127,7 +130,7 @@ class GenerateHandlers:
         loop = asyncio.get_running_loop()
         text = ""
         shown = ""
-        last_edit = loop.time()
+        last_edit = -interval  # the first words are shown at once, later edits are throttled
         async for piece in generator.stream(prompt, cancel):
             text += piece
             preview = text.strip()

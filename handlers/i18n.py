@@ -125,8 +125,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "(Un servidor propio de la Bot API sube ese límite.)",
     },
     "err_unsupported": {
-        "en": "I can't read this kind of file ({kind}); send plain text or a .txt file.",
-        "es": "No puedo leer este tipo de archivo ({kind}); envía texto o un archivo .txt.",
+        "en": "I can't read this kind of file ({kind}); send text, PDF, DOCX, ODT, RTF, EPUB, HTML or a .txt file.",
+        "es": "No puedo leer este tipo de archivo ({kind}); envía texto, PDF, DOCX, ODT, RTF, EPUB, HTML o un .txt.",
     },
     "err_busy": {
         "en": "I'm busy with other requests right now, please try again in a moment.",
@@ -151,6 +151,37 @@ MESSAGES: dict[str, dict[str, str]] = {
     "summary_fallback": {
         "en": "The {requested} method is not available on this server ({reason}), so this is the {used} summary.",
         "es": "El método {requested} no está disponible en este servidor ({reason}), así que este es el resumen {used}.",
+    },
+    "count_pages": {"en": "{count} pages", "es": "{count} páginas"},
+    "count_chapters": {"en": "{count} chapters", "es": "{count} capítulos"},
+    "count_words": {"en": "{count} words", "es": "{count} palabras"},
+    "partial_pages": {
+        "en": "Summary of the first part ({read} of {total} pages): the document is longer than I process at once.",
+        "es": "Resumen de la primera parte ({read} de {total} páginas): el documento es más largo de lo que proceso de una vez.",
+    },
+    "partial_chapters": {
+        "en": "Summary of the first part ({read} of {total} chapters): the book is longer than I process at once.",
+        "es": "Resumen de la primera parte ({read} de {total} capítulos): el libro es más largo de lo que proceso de una vez.",
+    },
+    "partial_text": {
+        "en": "Summary of the first part: the document is longer than I process at once.",
+        "es": "Resumen de la primera parte: el documento es más largo de lo que proceso de una vez.",
+    },
+    "err_encrypted": {
+        "en": "This PDF is password-protected; send a copy without a password.",
+        "es": "Este PDF está protegido con contraseña; envía una copia sin contraseña.",
+    },
+    "err_no_text": {
+        "en": "This PDF has no text layer (it looks scanned); run it through OCR first and send the result.",
+        "es": "Este PDF no tiene capa de texto (parece escaneado); pásalo antes por un OCR y envía el resultado.",
+    },
+    "err_damaged": {
+        "en": "I can't read this file: it seems damaged or is not what its name says.",
+        "es": "No puedo leer este archivo: parece dañado o no es lo que dice su nombre.",
+    },
+    "err_too_complex": {
+        "en": "This file takes too long or too much memory to read, so I stopped; it may be damaged or built to overload readers.",
+        "es": "Leer este archivo lleva demasiado tiempo o memoria, así que he parado; puede estar dañado o hecho para saturar lectores.",
     },
     "keywords_heading": {
         "en": "<b>Key phrases</b>",

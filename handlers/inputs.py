@@ -9,6 +9,7 @@ from telegram import Bot, Document, Message
 
 from services.documents import TEXT_EXTENSIONS, read_text_document
 from services.errors import InputTooLarge, UnsupportedFormat
+from services.protocols import DocumentReader, DocumentText
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class InputText:
     text: str
     source: str  # "args", "reply", "document", "message"
     name: str = ""
+    document: DocumentText | None = None
 
 
 def command_arguments(message: Message) -> str:
@@ -39,35 +41,43 @@ def is_text_document(document: Document) -> bool:
     return suffix in TEXT_EXTENSIONS and (not mime or mime.startswith("text/"))
 
 
-async def read_document(bot: Bot, document: Document, max_bytes: int) -> InputText:
-    """Download a plain-text document and decode it.
+async def read_document(
+    bot: Bot, document: Document, max_bytes: int, reader: DocumentReader | None
+) -> InputText:
+    """Download a document and read its text (in the reader's sandbox when there is one).
 
     Raises:
         InputTooLarge: the file is over ``max_bytes`` (Telegram's bot download limit).
-        UnsupportedFormat: the file is not plain text.
+        UnsupportedFormat: a format the reader refuses.
+        DocumentUnreadable: encrypted, scanned, damaged, or over the parsing budget.
     """
     name = document.file_name or "document"
     if document.file_size and document.file_size > max_bytes:
         raise InputTooLarge(document.file_size, max_bytes, unit="bytes")
-    if not is_text_document(document):
+    if reader is None and not is_text_document(document):
         raise UnsupportedFormat(PurePosixPath(name).suffix.lower() or (document.mime_type or "?"))
     file = await bot.get_file(document.file_id)
     data = bytes(await file.download_as_bytearray())
-    return InputText(read_text_document(data, name), "document", name)
+    if reader is None:
+        return InputText(read_text_document(data, name), "document", name)
+    read = await reader.read(data, name)
+    return InputText(read.text, "document", name, read)
 
 
-async def resolve_input(message: Message, bot: Bot, max_file_bytes: int) -> InputText | None:
+async def resolve_input(
+    message: Message, bot: Bot, max_file_bytes: int, reader: DocumentReader | None = None
+) -> InputText | None:
     """The input of /summary or /keywords, in order: arguments, replied-to document or text,
     a document the command is the caption of. None when there is nothing."""
     arguments = command_arguments(message)
     if arguments:
         return InputText(arguments, "args")
     if message.document is not None:
-        return await read_document(bot, message.document, max_file_bytes)
+        return await read_document(bot, message.document, max_file_bytes, reader)
     replied = message.reply_to_message
     if replied is not None:
         if replied.document is not None:
-            return await read_document(bot, replied.document, max_file_bytes)
+            return await read_document(bot, replied.document, max_file_bytes, reader)
         text = message_text(replied)
         if text.strip():
             return InputText(text, "reply")

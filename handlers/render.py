@@ -13,6 +13,7 @@ import re
 from telegram.constants import MessageLimit
 
 from handlers.i18n import t
+from handlers.inputs import InputText
 from services.protocols import KeywordResult, Summary
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
@@ -119,8 +120,31 @@ def paragraph_blocks(text: str, limit: int = MAX_LENGTH, prefix: str = "") -> li
     return [prefix + escape(piece) for piece in split_plain(text, room)]
 
 
-def render_summary(summary: Summary, language: str, title: str = "") -> list[str]:
-    """The messages of a summary reply: an optional title, the heading, then the sentences."""
+def document_heading(source: InputText, language: str) -> tuple[str, str]:
+    """(title, note) for a reply about ``source``: "report.pdf · 34 pages · 12,400 words", and
+    "Summary of the first part (40 of 212 pages)." when only part of it was read."""
+    if not source.name:
+        return "", ""
+    document = source.document
+    if document is None:
+        return source.name, ""
+    parts = [source.name]
+    if document.pages is not None:
+        unit = "chapters" if document.kind == "epub" else "pages"
+        parts.append(t(f"count_{unit}", language, count=f"{document.pages:,}"))
+    parts.append(t("count_words", language, count=f"{document.words:,}"))
+    note = ""
+    if document.truncated:
+        if document.pages_read is not None and document.pages is not None:
+            unit = "chapters" if document.kind == "epub" else "pages"
+            note = t(f"partial_{unit}", language, read=document.pages_read, total=document.pages)
+        else:
+            note = t("partial_text", language)
+    return " · ".join(parts), note
+
+
+def render_summary(summary: Summary, language: str, title: str = "", note: str = "") -> list[str]:
+    """The messages of a summary reply: an optional title and note, the heading, the text."""
     percent = round(100 * summary.compression)
     heading = t(
         "summary_heading",
@@ -131,6 +155,8 @@ def render_summary(summary: Summary, language: str, title: str = "") -> list[str
         percent=percent,
     )
     blocks = [f"<b>{escape(title)}</b>"] if title else []
+    if note:
+        blocks.append(f"<i>{escape(note)}</i>")
     blocks.append(heading)
     if summary.requested_method:
         fallback = t(
@@ -145,12 +171,17 @@ def render_summary(summary: Summary, language: str, title: str = "") -> list[str
     return pack_blocks(blocks)
 
 
-def render_keywords(result: KeywordResult, language: str) -> list[str]:
-    """The messages of a keyphrase reply: a heading and a numbered list."""
+def render_keywords(
+    result: KeywordResult, language: str, title: str = "", note: str = ""
+) -> list[str]:
+    """The messages of a keyphrase reply: optional title and note, a heading, a numbered list."""
+    blocks = [f"<b>{escape(title)}</b>"] if title else []
+    if note:
+        blocks.append(f"<i>{escape(note)}</i>")
     if not result.keyphrases:
-        return [escape(t("no_keywords", language))]
+        return pack_blocks([*blocks, escape(t("no_keywords", language))])
     lines = [
         f"{rank}. {escape(item.phrase)} <i>({item.score:.2f})</i>"
         for rank, item in enumerate(result.keyphrases, start=1)
     ]
-    return pack_blocks([t("keywords_heading", language), "\n".join(lines)])
+    return pack_blocks([*blocks, t("keywords_heading", language), "\n".join(lines)])

@@ -17,7 +17,7 @@ from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t
 from handlers.inputs import InputText, message_text, read_document, resolve_input
 from handlers.progress import WorkInProgress
-from handlers.render import render_keywords, render_summary
+from handlers.render import document_heading, render_keywords, render_summary
 from services.errors import CondensaError, InputTooLarge
 from services.protocols import ChatPreferences, SummaryOptions
 
@@ -85,7 +85,9 @@ class SummaryHandlers:
             return
         message, preferences, language = resolved
         try:
-            source = await resolve_input(message, context.bot, self._deps.limits.max_file_bytes)
+            source = await resolve_input(
+                message, context.bot, self._deps.limits.max_file_bytes, self._deps.documents
+            )
         except CondensaError as error:
             await message.reply_html(error_sentence(error, language), do_quote=True)
             return
@@ -111,7 +113,8 @@ class SummaryHandlers:
         self._check_size(source)
         options = SummaryOptions(method=preferences.method, length=preferences.length)
         summary = await self._deps.summarizer.summarize(source.text, options)
-        return render_summary(summary, language, title=source.name)
+        title, note = document_heading(source, language)
+        return render_summary(summary, language, title=title, note=note)
 
     async def _keywords(
         self, source: InputText, preferences: ChatPreferences, language: str
@@ -120,7 +123,8 @@ class SummaryHandlers:
         result = await self._deps.keywords.extract(
             source.text, top_n=self._deps.limits.keywords_top_n
         )
-        return render_keywords(result, language)
+        title, note = document_heading(source, language)
+        return render_keywords(result, language, title=title, note=note)
 
     def _check_size(self, source: InputText) -> None:
         limit = self._deps.limits.max_input_chars
@@ -137,7 +141,10 @@ class SummaryHandlers:
             return
         try:
             source = await read_document(
-                context.bot, message.document, self._deps.limits.max_file_bytes
+                context.bot,
+                message.document,
+                self._deps.limits.max_file_bytes,
+                self._deps.documents,
             )
         except CondensaError as error:
             await message.reply_html(error_sentence(error, language), do_quote=True)

@@ -109,6 +109,36 @@ class Prompt:
     system: str = ""
 
 
+@dataclass(frozen=True)
+class DocumentText:
+    """The text of a document and what it was.
+
+    Attributes:
+        text: the extracted text (possibly only the first part).
+        kind: one of :data:`SUPPORTED`.
+        pages: pages (PDF) or chapters (EPUB) in the whole document, when known.
+        words: words in the whole extracted text before any cut.
+        pages_read: pages or chapters the text covers when it was cut, else None.
+        truncated: only the first part of the document is in ``text``.
+    """
+
+    text: str
+    kind: str
+    pages: int | None
+    words: int
+    pages_read: int | None = None
+    truncated: bool = False
+
+    def describe(self, name: str) -> str:
+        """ "report.pdf · 34 pages · 12,400 words"."""
+        parts = [name]
+        if self.pages is not None:
+            unit = "chapters" if self.kind == "epub" else "pages"
+            parts.append(f"{self.pages:,} {unit}" if self.pages != 1 else f"1 {unit[:-1]}")
+        parts.append(f"{self.words:,} words")
+        return " · ".join(parts)
+
+
 @runtime_checkable
 class Summarizer(Protocol):
     """Turns text into a :class:`Summary`."""
@@ -139,6 +169,15 @@ class TextGenerator(Protocol):
         self, prompt: Prompt, cancel: threading.Event, max_new_tokens: int | None = None
     ) -> AsyncIterator[str]:
         """Yield text pieces; raise ``Busy`` at once when full; stop when ``cancel`` is set."""
+        ...
+
+
+@runtime_checkable
+class DocumentReader(Protocol):
+    """Turns a file's bytes into text, safely."""
+
+    async def read(self, data: bytes, name: str) -> DocumentText:
+        """Text of ``data`` (a file called ``name``); raises a ``CondensaError`` otherwise."""
         ...
 
 

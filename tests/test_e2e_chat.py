@@ -357,7 +357,7 @@ async def test_busy_model_answers_at_once(
         ("empty", "Send /summary followed by a text"),
         ("short", "already short"),
         ("huge_text", "too long for me"),
-        ("pdf", "can't read this kind of file (.pdf)"),
+        ("pdf", "it seems damaged"),
         ("big_file", "up to 20 MB"),
     ],
 )

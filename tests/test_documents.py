@@ -1,0 +1,158 @@
+"""Documents: every format from real files made on the spot, hostile files, and fuzzing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.documents import (
+    DocumentUnreadable,
+    ReaderLimits,
+    SandboxedDocumentReader,
+    detect_kind,
+)
+from services.errors import CondensaError, UnsupportedFormat
+from tests import document_files as files
+
+READER = SandboxedDocumentReader(ReaderLimits(timeout=15, memory_mb=1024, max_chars=100_000))
+
+
+def read(data: bytes, name: str, reader: SandboxedDocumentReader = READER):  # type: ignore[no-untyped-def]
+    return asyncio.run(reader.read(data, name))
+
+
+def test_pdf_with_a_text_layer() -> None:
+    document = read(files.pdf_with_text(3), "report.pdf")
+    assert (document.kind, document.pages) == ("pdf", 3)
+    assert "Page 3." in document.text and "450 million euros" in document.text
+    assert document.describe("report.pdf") == f"report.pdf · 3 pages · {document.words:,} words"
+
+
+def test_docx_keeps_paragraph_order_and_tables() -> None:
+    document = read(files.docx_with_table(), "plan.docx")
+    lines = document.text.split("\n\n")
+    assert lines[0] == "Tram plan"
+    assert "Line | Cost" in lines and "T1 | 150 million" in lines
+    assert lines.index("T1 | 150 million") < lines.index(files.PARAGRAPHS[2])
+
+
+def test_odt_rtf_epub_and_latin1(tmp_path: Path) -> None:
+    odt = read(files.odt_document(), "plan.odt")
+    assert odt.kind == "odt" and odt.text.split("\n\n")[:2] == ["Tram plan", files.PARAGRAPHS[0]]
+    rtf = read(files.rtf_document(), "plan.rtf")
+    assert rtf.kind == "rtf" and files.PARAGRAPHS[3] in rtf.text
+    epub = read(files.epub_document(tmp_path), "plan.epub")
+    assert epub.kind == "epub" and files.PARAGRAPHS[3] in epub.text
+    latin1 = read(files.latin1_text(), "noticia.txt")
+    assert "aprobó" in latin1.text and "Costará" in latin1.text
+
+
+def test_html_main_text_without_navigation() -> None:
+    document = read(files.html_with_navigation(), "page.html")
+    assert files.PARAGRAPHS[0] in document.text
+    for noise in ("Sport", "Weather", "cookies", "Privacy policy"):
+        assert noise not in document.text
+
+
+def test_type_comes_from_content_not_name() -> None:
+    assert detect_kind(files.pdf_with_text(1), "notes.txt") == "pdf"
+    assert detect_kind(files.docx_with_table(), "report.pdf") == "docx"
+    assert detect_kind(files.html_with_navigation(), "page") == "html"
+    assert read(files.docx_with_table(), "renamed.txt").kind == "docx"
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"name,age\nAna,30\n", "people.csv"),
+        (b"PK\x03\x04" + b"\x00" * 60, "archive.zip"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "photo.png"),
+    ],
+)
+def test_refused_formats(data: bytes, name: str) -> None:
+    with pytest.raises((UnsupportedFormat, DocumentUnreadable)):
+        read(data, name)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [(files.encrypted_pdf, "encrypted"), (files.scanned_pdf, "no_text")],
+)
+def test_encrypted_and_scanned_pdfs_are_recognised(make, reason: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DocumentUnreadable) as caught:
+        read(make(), "file.pdf")
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "make", [files.docx_zip_bomb, files.pdf_with_cyclic_page_tree, files.pdf_deeply_nested]
+)
+def test_bombs_are_refused_within_the_budget(make) -> None:  # type: ignore[no-untyped-def]
+    data = make()
+    assert len(data) < 1_000_000, "a few hundred KB at most"
+    started = time.monotonic()
+    with pytest.raises(DocumentUnreadable) as caught:
+        read(
+            data,
+            "hostile.docx" if data.startswith(b"PK") else "hostile.pdf",
+            SandboxedDocumentReader(ReaderLimits(timeout=5, memory_mb=512)),
+        )
+    assert time.monotonic() - started < 6
+    assert caught.value.reason in ("too_complex", "damaged")
+
+
+def test_time_budget_kills_a_slow_parse() -> None:
+    slow = SandboxedDocumentReader(ReaderLimits(timeout=0.3, memory_mb=1024))
+    started = time.monotonic()
+    with pytest.raises(DocumentUnreadable) as caught:
+        read(files.pdf_with_text(400), "big.pdf", slow)
+    assert caught.value.reason == "too_complex"
+    assert time.monotonic() - started < 2
+
+
+def test_memory_budget_stops_a_parse() -> None:
+    tiny = SandboxedDocumentReader(ReaderLimits(timeout=15, memory_mb=16))
+    with pytest.raises(DocumentUnreadable) as caught:
+        read(files.docx_with_table(), "plan.docx", tiny)
+    assert caught.value.reason == "too_complex"
+
+
+def test_long_documents_are_cut_and_say_how_much_was_read() -> None:
+    short = SandboxedDocumentReader(ReaderLimits(max_chars=2000))
+    document = read(files.pdf_with_text(20), "long.pdf", short)
+    assert document.truncated and document.pages == 20
+    assert document.pages_read is not None and 1 <= document.pages_read < 20
+    assert len(document.text) <= 2000
+
+
+MAGIC = [
+    b"%PDF-1.7\n",
+    b"{\\rtf1 ",
+    b"PK\x03\x04",
+    b"<!DOCTYPE html><html>",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    magic=st.sampled_from(MAGIC),
+    body=st.binary(max_size=3000),
+    name=st.sampled_from(["a.pdf", "a.docx", "a.txt", "a.html", "a.odt", "a"]),
+)
+def test_fuzzed_files_give_text_or_a_clean_error(magic: bytes, body: bytes, name: str) -> None:
+    reader = SandboxedDocumentReader(ReaderLimits(timeout=5, memory_mb=512))
+    started = time.monotonic()
+    try:
+        document = asyncio.run(reader.read(magic + body, name))
+    except CondensaError:
+        pass
+    else:
+        assert isinstance(document.text, str)
+    assert time.monotonic() - started < 6
