@@ -16,6 +16,7 @@ from handlers.summary import SummaryHandlers
 from services.abstractive import GenerationSettings, Seq2SeqSummarizer
 from services.documents import ReaderLimits, SandboxedDocumentReader
 from services.executor import ModelExecutor
+from services.fetch import FetchPolicy, WebReader
 from services.generation import GenerationLimits, GenerationService, LLMSummarizer, choose_engine
 from services.keywords import KeyBERTExtractor
 from services.protocols import DocumentReader, KeywordExtractor, Summarizer, TextGenerator
@@ -116,6 +117,17 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The link-fetching rules of ``settings``."""
+    return FetchPolicy(
+        max_redirects=settings.fetch_max_redirects,
+        max_bytes=settings.fetch_max_bytes,
+        timeout=settings.fetch_timeout_seconds,
+        allow_private=settings.fetch_allow_private,
+        allowed_addresses=frozenset(settings.fetch_allowed_addresses),
+    )
+
+
 def build_document_reader(settings: Settings) -> SandboxedDocumentReader:
     """Documents are parsed in a child process under the time and memory budget of settings."""
     return SandboxedDocumentReader(
@@ -177,13 +189,15 @@ class BotRuntime:
 
     async def _post_init(self, application: Application) -> None:  # type: ignore[type-arg]
         self.store = await SQLiteStore.open(self.settings.database_path)
+        documents = self.services.documents or build_document_reader(self.settings)
         deps = HandlerDeps(
             summarizer=self.services.summarizer,
             keywords=self.services.keywords,
             store=self.store,
             limits=limits_from(self.settings),
             generator=self.services.generator,
-            documents=self.services.documents or build_document_reader(self.settings),
+            documents=documents,
+            links=WebReader(fetch_policy(self.settings), documents),
         )
         self.summary_handlers = register_handlers(application, deps)
         for language, commands in command_menus().items():

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(default=100_000, ge=1000)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     parse_timeout_seconds: float = Field(default=20.0, gt=0)
+    fetch_allow_private: bool = False
+    fetch_allowed_addresses: list[str] = Field(default_factory=list)
+    fetch_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     parse_memory_mb: int = Field(default=1024, ge=32)
     default_method: str = "embedding"
     model_workers: int = Field(default=1, ge=1)

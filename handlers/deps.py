@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.protocols import DocumentReader, KeywordExtractor, Store, Summarizer, TextGenerator
+from services.protocols import (
+    DocumentReader,
+    KeywordExtractor,
+    LinkReader,
+    Store,
+    Summarizer,
+    TextGenerator,
+)
 
 
 @dataclass(frozen=True)
@@ -30,3 +37,4 @@ class HandlerDeps:
     limits: Limits
     generator: TextGenerator | None = None
     documents: DocumentReader | None = None
+    links: LinkReader | None = None

@@ -14,6 +14,7 @@ from services.errors import (
     Busy,
     CondensaError,
     EmptyInput,
+    FetchBlocked,
     InputTooLarge,
     InputTooShort,
     ModelUnavailable,
@@ -62,6 +63,8 @@ def error_sentence(error: CondensaError, language: str) -> str:
         return escape(t("err_model_unavailable", language, reason=error.reason))
     if isinstance(error, UnknownMethod):
         return escape(t("err_unknown_method", language, name=error.name))
+    if isinstance(error, FetchBlocked):
+        return escape(t("err_fetch", language, reason=str(error)))
     if isinstance(error, EmptyInput):
         return escape(t("err_empty", language))
     return escape(t("err_generic", language))

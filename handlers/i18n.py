@@ -183,6 +183,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This file takes too long or too much memory to read, so I stopped; it may be damaged or built to overload readers.",
         "es": "Leer este archivo lleva demasiado tiempo o memoria, así que he parado; puede estar dañado o hecho para saturar lectores.",
     },
+    "err_fetch": {
+        "en": "I didn't fetch that link: {reason}.",
+        "es": "No he descargado ese enlace: {reason}.",
+    },
     "keywords_heading": {
         "en": "<b>Key phrases</b>",
         "es": "<b>Frases clave</b>",

@@ -9,7 +9,8 @@ from telegram import Bot, Document, Message
 
 from services.documents import TEXT_EXTENSIONS, read_text_document
 from services.errors import InputTooLarge, UnsupportedFormat
-from services.protocols import DocumentReader, DocumentText
+from services.fetch import find_link
+from services.protocols import DocumentReader, DocumentText, LinkReader
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,28 @@ async def read_document(
     return InputText(read.text, "document", name, read)
 
 
+async def read_link_or_text(text: str, source: str, links: LinkReader | None) -> InputText:
+    """A message that is (mostly) a link becomes the linked page; any other text stays."""
+    url = find_link(text) if links is not None else None
+    if links is None or url is None:
+        return InputText(text, source)
+    name, document = await links.read_link(url)
+    return InputText(document.text, "link", name, document)
+
+
 async def resolve_input(
-    message: Message, bot: Bot, max_file_bytes: int, reader: DocumentReader | None = None
+    message: Message,
+    bot: Bot,
+    max_file_bytes: int,
+    reader: DocumentReader | None = None,
+    links: LinkReader | None = None,
 ) -> InputText | None:
-    """The input of /summary or /keywords, in order: arguments, replied-to document or text,
-    a document the command is the caption of. None when there is nothing."""
+    """The input of /summary or /keywords, in order: arguments (a link is fetched), a document
+    the command is the caption of, the replied-to document or text. None when there is
+    nothing."""
     arguments = command_arguments(message)
     if arguments:
-        return InputText(arguments, "args")
+        return await read_link_or_text(arguments, "args", links)
     if message.document is not None:
         return await read_document(bot, message.document, max_file_bytes, reader)
     replied = message.reply_to_message
@@ -80,5 +95,5 @@ async def resolve_input(
             return await read_document(bot, replied.document, max_file_bytes, reader)
         text = message_text(replied)
         if text.strip():
-            return InputText(text, "reply")
+            return await read_link_or_text(text, "reply", links)
     return None

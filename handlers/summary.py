@@ -15,10 +15,17 @@ from telegram.ext import ContextTypes
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t
-from handlers.inputs import InputText, message_text, read_document, resolve_input
+from handlers.inputs import (
+    InputText,
+    message_text,
+    read_document,
+    read_link_or_text,
+    resolve_input,
+)
 from handlers.progress import WorkInProgress
 from handlers.render import document_heading, render_keywords, render_summary
 from services.errors import CondensaError, InputTooLarge
+from services.fetch import find_link
 from services.protocols import ChatPreferences, SummaryOptions
 
 logger = logging.getLogger(__name__)
@@ -86,7 +93,11 @@ class SummaryHandlers:
         message, preferences, language = resolved
         try:
             source = await resolve_input(
-                message, context.bot, self._deps.limits.max_file_bytes, self._deps.documents
+                message,
+                context.bot,
+                self._deps.limits.max_file_bytes,
+                self._deps.documents,
+                self._deps.links,
             )
         except CondensaError as error:
             await message.reply_html(error_sentence(error, language), do_quote=True)
@@ -160,6 +171,9 @@ class SummaryHandlers:
             return
         message, _, language = resolved
         text = message_text(message)
+        if self._deps.links is not None and find_link(text):
+            await self._link(message, text, language)
+            return
         forwarded = message.forward_origin is not None
         key = (message.chat_id, message.from_user.id if message.from_user else 0)
         pending = key in self._batches
@@ -170,6 +184,15 @@ class SummaryHandlers:
             )
             return
         self._enqueue(key, message)
+
+    async def _link(self, message: Message, text: str, language: str) -> None:
+        preferences = await self._deps.store.get_preferences(message.chat_id)
+
+        async def work() -> list[str]:
+            source = await read_link_or_text(text, "message", self._deps.links)
+            return await self._summarize(source, preferences, language)
+
+        await self._answer(message, language, work)
 
     def _enqueue(self, key: tuple[int, int], message: Message) -> None:
         loop = asyncio.get_running_loop()

@@ -182,6 +182,15 @@ class DocumentReader(Protocol):
 
 
 @runtime_checkable
+class LinkReader(Protocol):
+    """Fetches a link safely and reads its main text."""
+
+    async def read_link(self, url: str) -> tuple[str, DocumentText]:
+        """(display name, text) of ``url``; raises ``FetchBlocked`` and friends otherwise."""
+        ...
+
+
+@runtime_checkable
 class Store(Protocol):
     """Persistent per-chat state."""
 
