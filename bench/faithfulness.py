@@ -35,6 +35,8 @@ def novel_details(summary: str, source: str, language: str) -> list[str]:
             if match.start() == 0:
                 continue  # a sentence-initial capital says nothing
             token = re.sub(r"['’]s$", "", match.group(0).rstrip(".,"))
+            if re.fullmatch(r"I(?:['’]\w+)?", token):
+                continue  # the pronoun "I", "I'm", "I'll" …
             words = re.findall(r"\w+", token.lower())
             if words and any(word not in known for word in words):
                 found.append(token)

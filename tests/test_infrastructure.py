@@ -94,3 +94,14 @@ def test_binary_or_foreign_files_are_refused() -> None:
         read_text_document(b"\x00\x01\x02binary", "notes.txt")
     with pytest.raises(UnsupportedFormat):
         read_text_document(b"a,b\n1,2", "table.csv")
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    keys = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert keys == {name.upper() for name in Settings.model_fields}
+    Settings(_env_file=example)  # type: ignore[call-arg]  # and its defaults are valid
