@@ -384,13 +384,16 @@ class GenerationService:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         future = self._executor.submit(produce)
+        finished = False
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
+            finished = True
         finally:
-            cancel.set()  # the consumer left early: stop the model too
+            if not finished:
+                cancel.set()  # the consumer left early: stop the model too
             await asyncio.shield(future)
 
     async def complete(self, prompt: Prompt, max_new_tokens: int | None = None) -> str:

@@ -167,3 +167,25 @@ async def test_429_on_an_edit_is_retried_and_the_answer_completes(
     assert "▌" not in final["text"]
     failed = [c for c in emulator.calls if c.method == "editMessageText" and not c.ok]
     assert failed and "retry after 1" in failed[0].error
+
+
+async def test_a_real_engine_streams_through_the_bot_to_the_end(
+    emulator: BotAPIEmulator,
+    make_bot: BotFactory,
+    dana: tuple[dict[str, Any], dict[str, Any]],
+    tiny_gpt2: Any,
+    tmp_path: Any,
+) -> None:
+    from services.executor import ModelExecutor
+    from services.generation import GenerationLimits, GenerationService, TransformersEngine
+
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path)
+    generator = GenerationService(engine, ModelExecutor(1, 1), GenerationLimits(max_new_tokens=30))
+    await start(make_bot, generator)  # type: ignore[arg-type]
+    user, chat = dana
+    await emulator.send_text(chat, user, "/generate The council")
+    final = await emulator.wait_until(
+        lambda: (m := placeholder(emulator, chat["id"])) and "▌" not in m["text"] and m,
+        timeout=30,
+    )
+    assert final["text"].strip() and "(stopped)" not in final["text"]
