@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("prompt", help="the question or instruction")
     ask.add_argument("--context", help="a text file (or -) the question is about")
     ask.add_argument("--max-tokens", type=int, help="new tokens at most")
+    sub.add_parser("console", help="chat with the bot in this terminal (no token needed)")
     evaluate = sub.add_parser("eval", help="measure quality on a JSONL reference set")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
     eval_summary = eval_sub.add_parser(
@@ -217,10 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_bot(settings: Settings) -> None:
-    from bot.run import run_console, run_polling, run_webhook
+    from bot.run import run_playground, run_polling, run_webhook
 
     if settings.telegram_bot_token is None:
-        asyncio.run(run_console(settings))
+        asyncio.run(run_playground(settings))
     elif settings.webhook_url:
         asyncio.run(run_webhook(settings))
     else:
@@ -243,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level if args.command is None else "ERROR", secrets)
     if args.command is None:
         _run_bot(settings)
+        return 0
+    if args.command == "console":
+        from bot.run import run_console
+
+        asyncio.run(run_console(settings))
         return 0
     runners = {
         "summarize": _summarize,

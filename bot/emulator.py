@@ -602,7 +602,8 @@ class BotAPIEmulator:
             call.error = error.description
             await self._notify("error", {"method": method, "description": error.description})
             return self._error(error)
-        await self._notify("call", {"method": method, "result": result})
+        plain = {k: v for k, v in params.items() if not (isinstance(v, dict) and v.get("_upload"))}
+        await self._notify("call", {"method": method, "params": plain, "result": result})
         return web.json_response({"ok": True, "result": result})
 
     def _maybe_fault(self, method: str) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import hmac
 import html
 import logging
-import os
 import re
 import signal
 import sys
@@ -109,6 +108,41 @@ async def run_webhook(settings: Settings) -> None:
     await serve_webhook(settings, _stop_event())
 
 
+async def start_local_bot(settings: Settings) -> tuple[BotAPIEmulator, BotRuntime]:
+    """The built-in emulator and the real bot polling it (no token needed)."""
+    emulator = BotAPIEmulator()
+    url = await emulator.start()
+    local = settings.model_copy(
+        update={"telegram_bot_token": SecretStr(emulator.token), "telegram_api_url": url}
+    )
+    runtime = BotRuntime(local)
+    await runtime.start(polling=True, poll_timeout=2)
+    await emulator.polling_started.wait()
+    return emulator, runtime
+
+
+async def run_playground(settings: Settings) -> None:
+    """No token: the bot against its emulator, with the chat page in a browser."""
+    from bot.playground import Playground, ui_language
+
+    stop = _stop_event()
+    emulator, runtime = await start_local_bot(settings)
+    playground = Playground(emulator, ui_language())
+    url = await playground.start(settings.playground_host, settings.playground_port)
+    print(
+        f"No TELEGRAM_BOT_TOKEN is set, so Condensa runs locally against its built-in Bot API "
+        f"emulator.\nOpen {url} to chat with it (a private chat and a group).\n"
+        "Set TELEGRAM_BOT_TOKEN in .env to run the real bot. Ctrl-C stops.",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await playground.stop()
+        await runtime.stop()
+        await emulator.stop()
+
+
 _TAG_RE = re.compile(r"<[^>]+>")
 
 
@@ -123,15 +157,10 @@ async def run_console(settings: Settings) -> None:
     Each line typed is a message; ``/paste`` starts a multi-line message ended by a line with a
     single ``.``; ``/forward`` does the same as a forwarded message. Ctrl-D quits.
     """
-    emulator = BotAPIEmulator()
-    url = await emulator.start()
-    local = settings.model_copy(
-        update={"telegram_bot_token": SecretStr(emulator.token), "telegram_api_url": url}
-    )
-    language = (os.environ.get("LANG") or "en")[:2]
-    user = emulator.add_user(
-        1000, "You", language_code=language if language in ("en", "es") else "en"
-    )
+    from bot.playground import ui_language
+
+    emulator, runtime = await start_local_bot(settings)
+    user = emulator.add_user(1000, "You", language_code=ui_language())
     chat = emulator.private_chat(user)
 
     def show(event: str, payload: dict[str, Any]) -> None:
@@ -142,9 +171,6 @@ async def run_console(settings: Settings) -> None:
         print(f"\nCondensa{edited}:\n{result.get('text', '')}\n", flush=True)
 
     emulator.add_listener(show)
-    runtime = BotRuntime(local)
-    await runtime.start(polling=True)
-    await emulator.polling_started.wait()
     print(
         "No TELEGRAM_BOT_TOKEN is set, so Condensa runs locally against its built-in Bot API "
         "emulator.\nType a message (try /help), '/paste' for a multi-line text ended by a line "

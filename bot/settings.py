@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     data_dir: Path = Path("./data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    playground_host: str = "127.0.0.1"
+    playground_port: int = Field(default=8080, ge=0, le=65535)
 
     auto_summary_min_chars: int = Field(default=600, ge=1)
     forward_batch_seconds: float = Field(default=2.0, ge=0.0)

@@ -108,9 +108,10 @@ def test_bombs_are_refused_within_the_budget(make) -> None:  # type: ignore[no-u
 
 def test_time_budget_kills_a_slow_parse() -> None:
     slow = SandboxedDocumentReader(ReaderLimits(timeout=0.3, memory_mb=1024))
+    data = files.pdf_with_text(400)
     started = time.monotonic()
     with pytest.raises(DocumentUnreadable) as caught:
-        read(files.pdf_with_text(400), "big.pdf", slow)
+        read(data, "big.pdf", slow)
     assert caught.value.reason == "too_complex"
     assert time.monotonic() - started < 2
 

@@ -154,7 +154,7 @@ async def test_without_a_token_the_bot_runs_a_local_console_chat(tmp_path: Path)
     from tests.conftest import ENGLISH_ARTICLE
 
     script = f"/start\n/paste\n{ENGLISH_ARTICLE}\n.\n".encode()
-    code, output, err = await run_condensa(tmp_path, stdin=script)
+    code, output, err = await run_condensa(tmp_path, "console", stdin=script)
     assert code == 0, err[-2000:]
     assert "No TELEGRAM_BOT_TOKEN is set" in output
     assert "turns long text into something you can read" in output

@@ -1,0 +1,109 @@
+"""The playground in headless Chromium (Debian's package), driven by Playwright's async API."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Services
+from bot.emulator import BotAPIEmulator
+from bot.playground import Playground
+from services.executor import ModelExecutor
+from services.keywords import KeyBERTExtractor
+from services.summarization import build_summary_service
+from tests.conftest import BotFactory
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Debian's chromium is not installed (make test installs it)",
+)
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+async def page(
+    emulator: BotAPIEmulator, make_bot: BotFactory, tmp_path: Path
+) -> AsyncIterator[Any]:
+    executor = ModelExecutor(1, 4)
+    services = Services(
+        summarizer=build_summary_service(executor, 100_000, default_method="lexrank"),
+        keywords=KeyBERTExtractor(executor),
+        executor=executor,
+    )
+    await make_bot(services=services)
+    playground = Playground(emulator, "en")
+    url = await playground.start("127.0.0.1", 0)
+    async with playwright_api.async_playwright() as driver:
+        # Playwright gives each launch a fresh, empty profile of its own.
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        tab = await browser.new_page(viewport={"width": 1200, "height": 800})
+        await tab.goto(url)
+        await tab.wait_for_selector("body[data-ready=true]")
+        yield tab
+        await browser.close()
+    await playground.stop()
+
+
+async def test_a_long_text_gets_a_summary(page: Any) -> None:
+    await page.get_by_role("button", name="English news article").click()
+    summary = page.locator(".bubble .body", has_text="LexRank · 3 of 12 sentences")
+    await summary.wait_for(timeout=20_000)
+    assert "tram" in (await summary.inner_text())
+
+
+async def test_settings_button_applies_the_choice(page: Any) -> None:
+    await page.get_by_role("button", name="/settings").click()
+    await page.locator(".keyboard button", has_text="short").first.click()
+    await page.locator(".bubble .body", has_text="Length: short").wait_for(timeout=15_000)
+    await page.locator("#toast", has_text="Saved").wait_for(timeout=5_000)
+    assert await page.locator(".keyboard button", has_text="✓ short").count() == 1
+
+
+async def test_upload_a_file(page: Any) -> None:
+    text = (
+        "The council approved a tram plan. It adds three lines. It costs 450 million euros. "
+        "Night buses will double. Businesses criticised the parking tax."
+    )
+    await page.set_input_files(
+        "#file", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": text.encode()}]
+    )
+    reply = page.locator(".bubble .body", has_text="notes.txt")
+    await reply.wait_for(timeout=20_000)
+    assert "LexRank" in await reply.inner_text()
+    assert await page.locator(".bubble .document", has_text="notes.txt").count() == 1
+
+
+async def test_group_members_speak_and_html_is_never_injected(page: Any) -> None:
+    await page.get_by_role("button", name="Book club").click()
+    for name, text in (
+        ("Ana", "Hola desde Ana"),
+        ("Bob", "<img src=x onerror=window.hacked=1> <b>hi</b>"),
+    ):
+        await page.select_option("#speaker", label=name)
+        await page.fill("#text", text)
+        await page.click("#send")
+        await page.locator(".bubble .author", has_text=name).first.wait_for(timeout=5_000)
+    bob = page.locator(".bubble", has_text="<img src=x")
+    await bob.wait_for(timeout=5_000)
+    assert "<b>hi</b>" in await bob.inner_text(), "user text is shown as text"
+    assert await page.locator("img[src='x']").count() == 0
+    assert await page.evaluate("window.hacked") is None
+    await page.get_by_role("button", name="/help in the group").click()
+    help_reply = page.locator(".bubble .body", has_text="privacy mode")
+    await help_reply.wait_for(timeout=10_000)
+    assert await help_reply.locator("b").count() >= 1, "the bot's own <b> renders as bold"
