@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -130,7 +131,47 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> str:
     return ""
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
+async def _eval_keywords(settings: Settings, args: argparse.Namespace) -> str:
+    from tqdm import tqdm
+
+    from bot.app import build_services
+    from services.evaluation import keyphrase_report, load_keyphrase_examples
+
+    examples = load_keyphrase_examples(Path(args.data), args.limit)
+    services = build_services(settings)
+    rows = []
+    try:
+        for example in tqdm(examples, desc="eval keywords", unit="doc", file=sys.stderr):
+            try:
+                result = await services.keywords.extract(example.text, args.top, example.language)
+                phrases = [k.phrase for k in result.keyphrases]
+            except CondensaError:
+                phrases = []
+            rows.append((example, phrases))
+    finally:
+        services.close()
+    if args.predictions_out:
+        _write_jsonl(
+            Path(args.predictions_out),
+            [{"id": example.id, "keyphrases": phrases} for example, phrases in rows],
+        )
+    report = keyphrase_report(rows)
+    if args.json:
+        return json.dumps(
+            {"data": str(args.data), "documents": len(rows), "scores": report}, indent=2
+        )
+    lines = [
+        f"keywords on {args.data} ({len(rows)} documents)",
+        f"{'metric':<14} {'F1':>6}  95 % interval",
+    ]
+    for name, value in report.items():
+        lines.append(
+            f"{name:<14} {value['mean']:>6.2f}  [{value['low']:.2f}, {value['high']:.2f}]"
+        )
+    return "\n".join(lines)
+
+
+def _write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
 
 
@@ -214,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eval_summary.add_argument("--json", action="store_true", help="print a JSON report")
     eval_summary.add_argument("--predictions-out", help='write {"id","summary"} JSONL here')
+    eval_keywords = eval_sub.add_parser(
+        "keywords", help='F1@5/F1@10 (and present-only) on {"text","keyphrases"} JSONL'
+    )
+    eval_keywords.add_argument("--data", required=True, help="JSONL with text and keyphrases")
+    eval_keywords.add_argument("--limit", type=int, help="only the first N documents")
+    eval_keywords.add_argument("--top", type=int, default=10, help="keyphrases per document")
+    eval_keywords.add_argument("--json", action="store_true", help="print a JSON report")
+    eval_keywords.add_argument("--predictions-out", help='write {"id","keyphrases"} JSONL here')
     return parser
 
 
@@ -258,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         "ask": _generate,
     }
     runner = runners[args.command]
+    if args.command == "eval" and args.eval_command == "keywords":
+        runner = _eval_keywords
     try:
         output = asyncio.run(runner(settings, args))
     except CondensaError as error:

@@ -187,3 +187,115 @@ async def evaluate_summarizer(
 def summarize_scores(per_document: list[dict[str, float]]) -> dict[str, MetricSummary]:
     """Bootstrap summary of each ROUGE type over documents."""
     return {name: bootstrap([d[name] for d in per_document]) for name in ROUGE_TYPES}
+
+
+@dataclass(frozen=True)
+class KeyphraseExample:
+    """A document with its gold keyphrases."""
+
+    id: str
+    text: str
+    keyphrases: list[str]
+    language: str = "en"
+
+
+def load_keyphrase_examples(path: Path, limit: int | None = None) -> list[KeyphraseExample]:
+    """Read ``{"text", "keyphrases"}`` JSONL; every problem names its line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadDataFile(f"{path}: cannot read: {exc}") from exc
+    examples: list[KeyphraseExample] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadDataFile(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise BadDataFile(f"{path}:{number}: expected a JSON object")
+        text, gold = record.get("text"), record.get("keyphrases")
+        if not isinstance(text, str) or not text.strip():
+            raise BadDataFile(f"{path}:{number}: missing or empty field 'text'")
+        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold) or not gold:
+            raise BadDataFile(f"{path}:{number}: 'keyphrases' must be a non-empty list of strings")
+        examples.append(
+            KeyphraseExample(
+                str(record.get("id", number)), text, gold, str(record.get("lang") or "en")
+            )
+        )
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise BadDataFile(f"{path}: no examples")
+    return examples
+
+
+class PhraseNormalizer:
+    """Lowercase, tokenize on non-word characters, stem each token (Porter / Snowball)."""
+
+    def __init__(self, language: str) -> None:
+        import snowballstemmer
+
+        self._stemmer = snowballstemmer.stemmer("spanish" if language == "es" else "porter")
+
+    def __call__(self, phrase: str) -> str:
+        """The normalized form of ``phrase``."""
+        words = _WORD_RE.findall(unicodedata.normalize("NFC", phrase).lower())
+        return " ".join(str(w) for w in self._stemmer.stemWords(words))
+
+
+def keyphrase_scores(
+    predicted: Sequence[str], gold: Sequence[str], k: int, normalize: PhraseNormalizer
+) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the top ``k`` predictions (exact match after normalizing).
+
+    Predictions are de-duplicated after normalization before the cut; precision divides by the
+    number of predictions kept (at most ``k``), recall by the number of distinct gold phrases.
+    """
+    seen: list[str] = []
+    for phrase in predicted:
+        form = normalize(phrase)
+        if form and form not in seen:
+            seen.append(form)
+    top = seen[:k]
+    truth = {normalize(g) for g in gold} - {""}
+    if not top or not truth:
+        return 0.0, 0.0, 0.0
+    correct = len(set(top) & truth)
+    precision, recall = correct / len(top), correct / len(truth)
+    f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+    return precision, recall, f1
+
+
+def present_gold(gold: Sequence[str], text: str, normalize: PhraseNormalizer) -> list[str]:
+    """Gold phrases whose normalized form occurs in the normalized text."""
+    haystack = f" {normalize(text)} "
+    return [g for g in gold if normalize(g) and f" {normalize(g)} " in haystack]
+
+
+def keyphrase_report(
+    rows: Sequence[tuple[KeyphraseExample, Sequence[str]]],
+) -> dict[str, dict[str, float]]:
+    """Macro-averaged F1@5 and F1@10 (all gold, and present-only) × 100 with intervals."""
+    normalizers: dict[str, PhraseNormalizer] = {}
+    metrics: dict[str, list[float]] = {
+        "f1@5": [],
+        "f1@10": [],
+        "present_f1@5": [],
+        "present_f1@10": [],
+    }
+    for example, predicted in rows:
+        normalize = normalizers.setdefault(example.language, PhraseNormalizer(example.language))
+        for k in (5, 10):
+            metrics[f"f1@{k}"].append(
+                100 * keyphrase_scores(predicted, example.keyphrases, k, normalize)[2]
+            )
+        present = present_gold(example.keyphrases, example.text, normalize)
+        if present:
+            for k in (5, 10):
+                metrics[f"present_f1@{k}"].append(
+                    100 * keyphrase_scores(predicted, present, k, normalize)[2]
+                )
+    return {name: bootstrap(values).as_dict() for name, values in metrics.items()}

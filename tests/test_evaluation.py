@@ -107,3 +107,38 @@ def test_eval_summary_refuses_a_bad_file_with_exit_2(
     assert main(["eval", "summary", "--data", str(data)]) == 2
     err = capsys.readouterr().err
     assert "data.jsonl:2" in err and err.count("\n") == 1
+
+
+def test_keyphrase_scores_on_a_hand_made_example() -> None:
+    from services.evaluation import PhraseNormalizer, keyphrase_scores, present_gold
+
+    normalize = PhraseNormalizer("en")
+    gold = ["neural networks", "learning", "support vector machine"]
+    predicted = ["Neural Network", "neural networks", "deep learning", "learning", "svm", "x"]
+    # "Neural Network" and "neural networks" are one phrase after stemming: counted once.
+    precision, recall, f1 = keyphrase_scores(predicted, gold, 5, normalize)
+    assert (precision, recall) == (pytest.approx(2 / 5), pytest.approx(2 / 3))
+    assert f1 == pytest.approx(2 * 0.4 * (2 / 3) / (0.4 + 2 / 3))
+    assert keyphrase_scores(predicted, gold, 1, normalize)[:2] == (1.0, pytest.approx(1 / 3))
+    text = "Neural networks and learning methods."
+    assert present_gold(gold, text, normalize) == ["neural networks", "learning"]
+    spanish = PhraseNormalizer("es")
+    assert spanish("Redes Neuronales") == spanish("red neuronal")
+
+
+def test_eval_keywords_command_reads_and_reports(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    records = [{"id": "k1", "lang": "en", "text": ENGLISH_ARTICLE,
+                "keyphrases": ["tram lines", "public transport", "parking tax"]}]
+    data = write(tmp_path, [json.dumps(r) for r in records])
+    out = tmp_path / "kp.jsonl"
+    assert main(["eval", "keywords", "--data", str(data), "--json",
+                 "--predictions-out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == 1
+    assert set(report["scores"]) == {"f1@5", "f1@10", "present_f1@5", "present_f1@10"}
+    row = json.loads(out.read_text())
+    assert row["id"] == "k1" and len(row["keyphrases"]) == 10
+    bad = write(tmp_path, ['{"text": "x", "keyphrases": []}'])
+    assert main(["eval", "keywords", "--data", str(bad)]) == 2
+    assert "data.jsonl:1: 'keyphrases' must be a non-empty list" in capsys.readouterr().err
