@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from typing import Any
 
@@ -16,8 +17,45 @@ from services.text import clean_text, tokenize_words
 MIN_WORDS = 5
 
 
+_TOKEN_RE = re.compile(r"[^\W\d_][\w'’-]*|\d[\w.,]*|[^\w\s]")
+MAX_PHRASE_WORDS = 4
+
+
+def candidate_phrases(text: str, stop_words: frozenset[str]) -> list[str]:
+    """Keyphrase candidates: runs of content words between stop words and punctuation.
+
+    Plain 1–3-gram candidates (stock KeyBERT) favour long, redundant phrases that straddle stop
+    words ("services hyped ad"); keyphrases are noun-phrase-like runs of content words. A run of
+    up to four words is a candidate as a whole; a longer run gives its word trigrams. Every
+    content word longer than two letters is a candidate too. First occurrence order, no repeats.
+    """
+    seen: dict[str, None] = {}
+    run: list[str] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        if len(run) <= MAX_PHRASE_WORDS:
+            phrases = [" ".join(run)]
+        else:
+            phrases = [" ".join(run[i : i + 3]) for i in range(len(run) - 2)]
+        phrases.extend(word for word in run if len(word) > 2)
+        for phrase in phrases:
+            seen.setdefault(phrase.lower(), None)
+        run.clear()
+
+    for token in _TOKEN_RE.findall(text):
+        lower = token.lower()
+        if not token[0].isalpha() or lower in stop_words or len(lower) < 2:
+            flush()
+        else:
+            run.append(token)
+    flush()
+    return list(seen)
+
+
 class KeyBERTExtractor:
-    """KeyBERT with 1–3-gram candidates, the language's stop words and MMR diversity.
+    """KeyBERT over content-word-run candidates, the language's stop words, and MMR.
 
     Args:
         executor: the bounded executor model calls go through.
@@ -25,7 +63,7 @@ class KeyBERTExtractor:
         diversity: MMR diversity (0 = pure relevance, 1 = pure diversity).
     """
 
-    def __init__(self, executor: ModelExecutor, max_chars: int = 100_000, diversity: float = 0.5):
+    def __init__(self, executor: ModelExecutor, max_chars: int = 100_000, diversity: float = 0.2):
         self._executor = executor
         self._max_chars = max_chars
         self._diversity = diversity
@@ -55,26 +93,24 @@ class KeyBERTExtractor:
         return await self._executor.run(self._extract_sync, cleaned, top_n, lang)
 
     def _extract_sync(self, text: str, top_n: int, language: str) -> KeywordResult:
-        from sklearn.feature_extraction.text import CountVectorizer
-
         with self._lock:
             model = self._model
-        vectorizer = CountVectorizer(
-            ngram_range=(1, 3),
-            stop_words=sorted(keyword_stop_words(language)) or None,
-            token_pattern=r"(?u)\b[^\W\d_][\w'-]*\b",  # noqa: S106 - a regex, not a password
-            lowercase=True,
+        from keybert._mmr import mmr
+
+        candidates = candidate_phrases(text, keyword_stop_words(language))
+        if not candidates:
+            return KeywordResult(language=language)
+        # KeyBERT's own backend and MMR; its CountVectorizer is bypassed because it would
+        # re-tokenize the candidates and only ever match single words.
+        document_vector = model.model.embed([text])
+        candidate_vectors = model.model.embed(candidates)
+        pairs = mmr(
+            document_vector,
+            candidate_vectors,
+            candidates,
+            min(top_n, len(candidates)),
+            self._diversity,
         )
-        try:
-            pairs = model.extract_keywords(
-                text,
-                vectorizer=vectorizer,
-                top_n=top_n,
-                use_mmr=True,
-                diversity=self._diversity,
-            )
-        except ValueError:  # the vectorizer found no candidate (only stop words)
-            pairs = []
         return KeywordResult(
             language=language,
             keyphrases=[Keyphrase(phrase, float(score)) for phrase, score in pairs],

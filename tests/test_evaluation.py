@@ -126,14 +126,23 @@ def test_keyphrase_scores_on_a_hand_made_example() -> None:
     assert spanish("Redes Neuronales") == spanish("red neuronal")
 
 
-def test_eval_keywords_command_reads_and_reports(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    records = [{"id": "k1", "lang": "en", "text": ENGLISH_ARTICLE,
-                "keyphrases": ["tram lines", "public transport", "parking tax"]}]
+def test_eval_keywords_command_reads_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [
+        {
+            "id": "k1",
+            "lang": "en",
+            "text": ENGLISH_ARTICLE,
+            "keyphrases": ["tram lines", "public transport", "parking tax"],
+        }
+    ]
     data = write(tmp_path, [json.dumps(r) for r in records])
     out = tmp_path / "kp.jsonl"
-    assert main(["eval", "keywords", "--data", str(data), "--json",
-                 "--predictions-out", str(out)]) == 0
+    assert (
+        main(["eval", "keywords", "--data", str(data), "--json", "--predictions-out", str(out)])
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["documents"] == 1
     assert set(report["scores"]) == {"f1@5", "f1@10", "present_f1@5", "present_f1@10"}

@@ -1,0 +1,39 @@
+"""The keyword service: candidate selection (exact) and properties of the ranked output."""
+
+from __future__ import annotations
+
+from services.executor import ModelExecutor
+from services.keywords import KeyBERTExtractor, candidate_phrases
+from services.lexicon import keyword_stop_words
+from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE
+
+
+def test_candidates_are_runs_of_content_words() -> None:
+    text = "The new tram network of the city, and the parking tax. Night buses double!"
+    assert candidate_phrases(text, keyword_stop_words("en")) == [
+        "tram network", "tram", "network", "city", "parking tax", "parking", "tax",
+        "night buses double", "night", "buses", "double",
+    ]
+
+
+def test_long_runs_give_trigrams_and_numbers_break_runs() -> None:
+    text = "quantum dot laser diode array module costs 450 euros"
+    assert candidate_phrases(text, frozenset()) == [
+        "quantum dot laser", "dot laser diode", "laser diode array", "diode array module",
+        "array module costs", "quantum", "dot", "laser", "diode", "array", "module", "costs",
+        "euros",
+    ]
+
+
+async def test_keyphrases_are_ranked_unique_and_free_of_stop_words() -> None:
+    extractor = KeyBERTExtractor(ModelExecutor())
+    for text, language in ((ENGLISH_ARTICLE, "en"), (SPANISH_ARTICLE, "es")):
+        result = await extractor.extract(text, top_n=8)
+        phrases = [k.phrase for k in result.keyphrases]
+        assert result.language == language
+        assert len(phrases) == 8 and len(set(phrases)) == 8
+        stops = keyword_stop_words(language)
+        assert not any(word in stops for phrase in phrases for word in phrase.split())
+        assert all(phrase.lower() in text.lower() for phrase in phrases), "extracted, not invented"
+    english = await extractor.extract(ENGLISH_ARTICLE, top_n=3)
+    assert any("tram" in k.phrase or "transport" in k.phrase for k in english.keyphrases)
