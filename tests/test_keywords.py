@@ -11,16 +11,35 @@ from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE
 def test_candidates_are_runs_of_content_words() -> None:
     text = "The new tram network of the city, and the parking tax. Night buses double!"
     assert candidate_phrases(text, keyword_stop_words("en")) == [
-        "tram network", "tram", "network", "city", "parking tax", "parking", "tax",
-        "night buses double", "night", "buses", "double",
+        "tram network",
+        "tram",
+        "network",
+        "city",
+        "parking tax",
+        "parking",
+        "tax",
+        "night buses double",
+        "night",
+        "buses",
+        "double",
     ]
 
 
 def test_long_runs_give_trigrams_and_numbers_break_runs() -> None:
     text = "quantum dot laser diode array module costs 450 euros"
     assert candidate_phrases(text, frozenset()) == [
-        "quantum dot laser", "dot laser diode", "laser diode array", "diode array module",
-        "array module costs", "quantum", "dot", "laser", "diode", "array", "module", "costs",
+        "quantum dot laser",
+        "dot laser diode",
+        "laser diode array",
+        "diode array module",
+        "array module costs",
+        "quantum",
+        "dot",
+        "laser",
+        "diode",
+        "array",
+        "module",
+        "costs",
         "euros",
     ]
 
