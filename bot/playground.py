@@ -24,6 +24,18 @@ from bot.emulator import BotAPIEmulator
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "playground_static"
 GROUP_ID = -1001234567890
+CHROMIUM_FLAGS = (
+    # What headless Debian Chromium needs here: no sandbox as root, no GPU, and no background
+    # traffic (this machine has no network but the package registries).
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+)
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 
 

@@ -15,20 +15,9 @@ sys.path.insert(0, str(REPO))
 
 from playwright.async_api import async_playwright  # noqa: E402
 
-from bot.playground import Playground  # noqa: E402
+from bot.playground import CHROMIUM_FLAGS, Playground  # noqa: E402
 from bot.run import start_local_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 
 
 async def main() -> None:
@@ -38,7 +27,9 @@ async def main() -> None:
         playground = Playground(emulator, "en")
         url = await playground.start("127.0.0.1", 0)
         async with async_playwright() as driver:
-            browser = await driver.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = await driver.chromium.launch(
+                executable_path="/usr/bin/chromium", args=list(CHROMIUM_FLAGS)
+            )
             page = await browser.new_page(viewport={"width": 1280, "height": 860})
             await page.goto(url)
             await page.wait_for_selector("body[data-ready=true]")

@@ -12,7 +12,7 @@ import json
 import random
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,18 +42,16 @@ class SummaryExample:
     extra_refs: list[str] = field(default_factory=list)
 
 
-def load_summary_examples(path: Path, limit: int | None = None) -> list[SummaryExample]:
-    """Read ``{"text", "summary"}`` JSONL; every problem names its line.
+def jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file.
 
     Raises:
-        BadDataFile: unreadable file, a line that is not a JSON object, a missing or empty field,
-            or no example at all.
+        BadDataFile: an unreadable file, or a line that is not a JSON object (with its number).
     """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise BadDataFile(f"{path}: cannot read: {exc}") from exc
-    examples: list[SummaryExample] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -63,6 +61,18 @@ def load_summary_examples(path: Path, limit: int | None = None) -> list[SummaryE
             raise BadDataFile(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
             raise BadDataFile(f"{path}:{number}: expected a JSON object")
+        yield number, record
+
+
+def load_summary_examples(path: Path, limit: int | None = None) -> list[SummaryExample]:
+    """Read ``{"text", "summary"}`` JSONL; every problem names its line.
+
+    Raises:
+        BadDataFile: unreadable file, a line that is not a JSON object, a missing or empty field,
+            or no example at all.
+    """
+    examples: list[SummaryExample] = []
+    for number, record in jsonl_records(path):
         for key in ("text", "summary"):
             if not isinstance(record.get(key), str) or not record[key].strip():
                 raise BadDataFile(f"{path}:{number}: missing or empty field {key!r}")
@@ -201,20 +211,8 @@ class KeyphraseExample:
 
 def load_keyphrase_examples(path: Path, limit: int | None = None) -> list[KeyphraseExample]:
     """Read ``{"text", "keyphrases"}`` JSONL; every problem names its line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadDataFile(f"{path}: cannot read: {exc}") from exc
     examples: list[KeyphraseExample] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadDataFile(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise BadDataFile(f"{path}:{number}: expected a JSON object")
+    for number, record in jsonl_records(path):
         text, gold = record.get("text"), record.get("keyphrases")
         if not isinstance(text, str) or not text.strip():
             raise BadDataFile(f"{path}:{number}: missing or empty field 'text'")

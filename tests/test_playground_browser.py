@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import Services
 from bot.emulator import BotAPIEmulator
-from bot.playground import Playground
+from bot.playground import CHROMIUM_FLAGS, Playground
 from services.executor import ModelExecutor
 from services.keywords import KeyBERTExtractor
 from services.summarization import build_summary_service
@@ -23,16 +23,6 @@ pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason="Debian's chromium is not installed (make test installs it)",
 )
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -50,7 +40,7 @@ async def page(
     url = await playground.start("127.0.0.1", 0)
     async with playwright_api.async_playwright() as driver:
         # Playwright gives each launch a fresh, empty profile of its own.
-        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
         tab = await browser.new_page(viewport={"width": 1200, "height": 800})
         await tab.goto(url)
         await tab.wait_for_selector("body[data-ready=true]")
