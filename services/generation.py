@@ -260,37 +260,28 @@ class LlamaCppEngine:
     ) -> Iterator[str]:
         """Stream completion chunks; stops between chunks when ``cancel`` is set."""
         self.load()
+        sampling = {
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": 0.9,
+            "repeat_penalty": 1.1,
+            "stream": True,
+        }
         with self._lock:
             if prompt.instruct:
                 chunks = self._llm.create_chat_completion(
-                    messages=chat_messages(prompt),
-                    max_tokens=max_new_tokens,
-                    temperature=temperature,
-                    top_p=0.9,
-                    repeat_penalty=1.1,
-                    stream=True,
+                    messages=chat_messages(prompt), **sampling
                 )
-                for chunk in chunks:
-                    if cancel.is_set():
-                        break
-                    piece = chunk["choices"][0].get("delta", {}).get("content") or ""
-                    if piece:
-                        yield piece
             else:
-                chunks = self._llm.create_completion(
-                    prompt.text,
-                    max_tokens=max_new_tokens,
-                    temperature=temperature,
-                    top_p=0.9,
-                    repeat_penalty=1.1,
-                    stream=True,
-                )
-                for chunk in chunks:
-                    if cancel.is_set():
-                        break
-                    piece = chunk["choices"][0].get("text") or ""
-                    if piece:
-                        yield piece
+                chunks = self._llm.create_completion(prompt.text, **sampling)
+            for chunk in chunks:
+                if cancel.is_set():
+                    break
+                choice = chunk["choices"][0]
+                # Chat chunks carry a "delta", plain completions a "text".
+                piece = choice.get("delta", {}).get("content") or choice.get("text") or ""
+                if piece:
+                    yield piece
 
 
 def llama_cpp_available() -> bool:
