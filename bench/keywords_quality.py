@@ -3,8 +3,10 @@
 F1@5 / F1@10 (all gold and present-only) with the shared scorer (services/evaluation.py, as
 shared/data/eval/README.md prescribes), and seconds per document, in one run on one machine.
 Stock KeyBERT: all-MiniLM-L6-v2, 1–3-grams, the language's stop words, no MMR. YAKE: n=3, top 10.
+Condensa runs with each embedding model on each set, which is how the per-language default
+(services/keywords.DEFAULT_MODELS) was chosen.
 
-    .venv/bin/python bench/keywords_quality.py [--limit 200]
+    .venv/bin/python bench/keywords_quality.py [--limit 200] [--max-candidates 30]
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ def yake_extractor() -> Callable[[str, str], list[str]]:
     return extract
 
 
-def ours() -> Callable[[str, str], list[str]]:
-    extractor = KeyBERTExtractor(ModelExecutor(1, 1))
+def ours(model: str, max_candidates: int = 30) -> Callable[[str, str], list[str]]:
+    extractor = KeyBERTExtractor(
+        ModelExecutor(1, 1), models={"*": model}, max_candidates=max_candidates
+    )
 
     def extract(text: str, language: str) -> list[str]:
         result = asyncio.run(extractor.extract(text, 10, language))
@@ -78,8 +82,17 @@ def ours() -> Callable[[str, str], list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument(
+        "--max-candidates", type=int, default=30, help="condensa's candidate cap (0: none)"
+    )
     args = parser.parse_args()
-    systems = {"condensa": ours(), "stock KeyBERT": stock_keybert(), "YAKE": yake_extractor()}
+    cap = args.max_candidates or 1_000_000
+    systems = {
+        "condensa minilm": ours("minilm", cap),
+        "condensa e5": ours("e5", cap),
+        "stock KeyBERT": stock_keybert(),
+        "YAKE": yake_extractor(),
+    }
     report: dict[str, dict[str, object]] = {}
     for label, name in SETS.items():
         examples = load_keyphrase_examples(EVAL / name, args.limit)
@@ -104,7 +117,12 @@ def main() -> None:
             )
     out = REPO / "bench" / "results" / "keywords_quality.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"limit": args.limit, "results": report}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"limit": args.limit, "max_candidates": args.max_candidates, "results": report},
+            indent=2,
+        )
+    )
     print(f"\nwritten {out.relative_to(REPO)}")
 
 

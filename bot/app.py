@@ -14,12 +14,19 @@ from bot.settings import Settings
 from handlers import HandlerDeps, Limits, command_menus, register_handlers
 from handlers.summary import SummaryHandlers
 from services.abstractive import GenerationSettings, Seq2SeqSummarizer
+from services.digest import DigestService
 from services.documents import ReaderLimits, SandboxedDocumentReader
 from services.executor import ModelExecutor
 from services.fetch import FetchPolicy, WebReader
 from services.generation import GenerationLimits, GenerationService, LLMSummarizer, choose_engine
 from services.keywords import KeyBERTExtractor
-from services.protocols import DocumentReader, KeywordExtractor, Summarizer, TextGenerator
+from services.protocols import (
+    DigestMaker,
+    DocumentReader,
+    KeywordExtractor,
+    Summarizer,
+    TextGenerator,
+)
 from services.storage import SQLiteStore
 from services.summarization import build_summary_service
 
@@ -43,6 +50,7 @@ class Services:
     generator: TextGenerator | None = None
     generation_executor: ModelExecutor | None = None
     documents: DocumentReader | None = None
+    digests: DigestMaker | None = None
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
@@ -104,7 +112,7 @@ def build_services(settings: Settings) -> Services:
         abstractive=build_abstractive(settings),
         llm=LLMSummarizer(engine, limits),
     )
-    keywords = KeyBERTExtractor(executor, max_chars=settings.max_input_chars)
+    keywords = build_keywords(settings, executor)
     generation_executor = ModelExecutor(settings.llm_max_concurrent, settings.llm_queue)
     generator = GenerationService(engine, generation_executor, limits)
     return Services(
@@ -114,6 +122,28 @@ def build_services(settings: Settings) -> Services:
         generator=generator,
         generation_executor=generation_executor,
         documents=build_document_reader(settings),
+        digests=DigestService(
+            executor,
+            keywords,
+            top_n=settings.digest_keyphrases,
+            topic_method=settings.digest_topic_method,
+        ),
+    )
+
+
+def build_keywords(settings: Settings, executor: ModelExecutor) -> KeyBERTExtractor:
+    """The keyphrase extractor with the per-language models and options of ``settings``."""
+    return KeyBERTExtractor(
+        executor,
+        max_chars=settings.max_input_chars,
+        diversity=settings.keywords_diversity,
+        models={
+            "en": settings.keywords_model_en,
+            "es": settings.keywords_model_es,
+            "*": settings.keywords_model_other,
+        },
+        max_candidates=settings.keywords_max_candidates,
+        diversification=settings.keywords_diversification,
     )
 
 
@@ -149,6 +179,8 @@ def limits_from(settings: Settings) -> Limits:
         keywords_top_n=settings.keywords_top_n,
         stream_edit_seconds_private=settings.stream_edit_seconds_private,
         stream_edit_seconds_group=settings.stream_edit_seconds_group,
+        digest_retention_days=settings.digest_retention_days,
+        digest_max_messages=settings.digest_max_messages,
     )
 
 
@@ -168,6 +200,7 @@ class BotRuntime:
         self.services = services or build_services(settings)
         self._warm = warm_up
         self._warm_up_task: asyncio.Future[None] | None = None
+        self._stopped = False
         self.store: SQLiteStore | None = None
         self.summary_handlers: SummaryHandlers | None = None
         self.application = self._build()
@@ -198,8 +231,12 @@ class BotRuntime:
             generator=self.services.generator,
             documents=documents,
             links=WebReader(fetch_policy(self.settings), documents),
+            archive=self.store,
+            digests=self.services.digests,
         )
-        self.summary_handlers = register_handlers(application, deps)
+        self.summary_handlers, digest_handlers = register_handlers(application, deps)
+        if digest_handlers is not None:
+            await digest_handlers.restore(application)
         for language, commands in command_menus().items():
             try:
                 await application.bot.set_my_commands(commands, language_code=language)
@@ -234,7 +271,10 @@ class BotRuntime:
             )
 
     async def stop(self) -> None:
-        """Stop polling, then the application, then close resources."""
+        """Stop polling, then the application, then close resources (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:

@@ -222,7 +222,7 @@ class BotAPIEmulator:
 
     def __init__(self, token: str = DEFAULT_TOKEN, bot_username: str = "CondensaBot") -> None:
         self.token = token
-        self.bot_user = {
+        self.bot_user: dict[str, Any] = {
             "id": int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1,
             "is_bot": True,
             "first_name": "Condensa",
@@ -344,6 +344,26 @@ class BotAPIEmulator:
         """Make a user "administrator", "creator", "member", "left" … of a chat."""
         self.member_status[(chat_id, user_id)] = status
 
+    def bot_sees(self, chat: dict[str, Any], message: dict[str, Any]) -> bool:
+        """Telegram's privacy mode: in groups, a bot that is not an admin (and has privacy
+        mode on) only receives commands, replies to its messages and mentions of it."""
+        if chat["type"] not in ("group", "supergroup"):
+            return True
+        if self.bot_user["can_read_all_group_messages"]:
+            return True
+        if self.member_status.get((chat["id"], self.bot_user["id"])) in (
+            "administrator",
+            "creator",
+        ):
+            return True
+        text = message.get("text") or message.get("caption") or ""
+        if text.startswith("/"):
+            return True
+        reply = message.get("reply_to_message") or {}
+        if reply.get("from", {}).get("id") == self.bot_user["id"]:
+            return True
+        return f"@{self.bot_user['username']}".lower() in text.lower()
+
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
@@ -401,7 +421,8 @@ class BotAPIEmulator:
                 "sender_user": forward_from,
             }
         self.messages[(chat["id"], message["message_id"])] = message
-        await self.push_update("message", message)
+        if self.bot_sees(chat, message):
+            await self.push_update("message", message)
         return message
 
     async def edit_text(self, chat: dict[str, Any], message_id: int, text: str) -> dict[str, Any]:
@@ -410,7 +431,8 @@ class BotAPIEmulator:
         message["text"] = text
         message["edit_date"] = int(time.time())
         self.messages[(chat["id"], message_id)] = message
-        await self.push_update("edited_message", message)
+        if self.bot_sees(chat, message):
+            await self.push_update("edited_message", message)
         return message
 
     def store_file(self, data: bytes, name: str, declared_size: int | None = None) -> StoredFile:
@@ -456,7 +478,8 @@ class BotAPIEmulator:
                     {"type": "bot_command", "offset": 0, "length": _utf16_len(command.group(0))}
                 ]
         self.messages[(chat["id"], message["message_id"])] = message
-        await self.push_update("message", message)
+        if self.bot_sees(chat, message):
+            await self.push_update("message", message)
         return message
 
     async def press_button(

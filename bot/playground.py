@@ -60,6 +60,8 @@ class Playground:
         self.group = emulator.group_chat(GROUP_ID, "Book club", supergroup=True)
         emulator.set_member_status(GROUP_ID, 1001, "creator")
         emulator.set_member_status(GROUP_ID, 1002, "administrator")
+        # The bot is an admin of the group, so privacy mode lets it read every message.
+        emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "administrator")
         emulator.add_listener(self._on_event)
         self._runner: web.AppRunner | None = None
         self.url = ""

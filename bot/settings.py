@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     model_workers: int = Field(default=1, ge=1)
     model_queue: int = Field(default=4, ge=0)
     keywords_top_n: int = Field(default=10, ge=1, le=30)
+    keywords_model_en: Literal["minilm", "e5"] = "minilm"
+    keywords_model_es: Literal["minilm", "e5"] = "e5"
+    keywords_model_other: Literal["minilm", "e5"] = "e5"
+    keywords_max_candidates: int = Field(default=30, ge=5, le=1000)
+    keywords_diversification: Literal["mmr", "maxsum"] = "mmr"
+    keywords_diversity: float = Field(default=0.2, ge=0.0, le=1.0)
+
+    digest_retention_days: int = Field(default=7, ge=1, le=3650)
+    digest_max_messages: int = Field(default=20_000, ge=10, le=200_000)
+    digest_topic_method: Literal["nmf", "lda"] = "nmf"
+    digest_keyphrases: int = Field(default=10, ge=3, le=30)
 
     abstractive_model_en: str = "sshleifer/distilbart-cnn-12-6"
     abstractive_model_es: str = "csebuetnlp/mT5_multilingual_XLSum"

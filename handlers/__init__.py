@@ -9,12 +9,14 @@ from __future__ import annotations
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
 from handlers.deps import HandlerDeps, Limits
+from handlers.digest import DigestHandlers
 from handlers.errors import on_error
 from handlers.generate import GenerateHandlers
 from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
@@ -24,8 +26,12 @@ from handlers.summary import SummaryHandlers
 __all__ = ["HandlerDeps", "Limits", "command_menus", "register_handlers"]
 
 
-def register_handlers(application: Application, deps: HandlerDeps) -> SummaryHandlers:  # type: ignore[type-arg]
-    """Add every handler to ``application``; returns the summary handlers (for shutdown)."""
+def register_handlers(
+    application: Application,  # type: ignore[type-arg]
+    deps: HandlerDeps,
+) -> tuple[SummaryHandlers, DigestHandlers | None]:
+    """Add every handler to ``application``; returns the summary handlers (for shutdown) and
+    the digest handlers (to restore schedules), when digests are available."""
     start = StartHandlers(deps)
     summary = SummaryHandlers(deps)
     settings = SettingsHandlers(deps)
@@ -42,6 +48,7 @@ def register_handlers(application: Application, deps: HandlerDeps) -> SummaryHan
     application.add_handler(
         CallbackQueryHandler(settings.on_button, pattern=f"^{CALLBACK_PREFIX}:")
     )
+    digest = _register_digests(application, deps)
     application.add_handler(
         MessageHandler(
             filters.Document.ALL & filters.CaptionRegex(r"^/(summary|keywords)\b"),
@@ -57,4 +64,42 @@ def register_handlers(application: Application, deps: HandlerDeps) -> SummaryHan
         )
     )
     application.add_error_handler(on_error)
-    return summary
+    return summary, digest
+
+
+def _register_digests(
+    application: Application,  # type: ignore[type-arg]
+    deps: HandlerDeps,
+) -> DigestHandlers | None:
+    if deps.archive is None or deps.digests is None:
+        return None
+    digest = DigestHandlers(deps, deps.archive, deps.digests)
+    for name, callback in (
+        ("digest", digest.digest),
+        ("digest_on", digest.digest_on),
+        ("digest_off", digest.digest_off),
+        ("schedule", digest.schedule),
+        ("optout", digest.opt_out),
+        ("optin", digest.opt_in),
+        ("forget", digest.forget),
+    ):
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(
+        MessageHandler(
+            filters.Document.ALL & filters.CaptionRegex(r"^/import(@\w+)?(\s|$)"),
+            digest.import_export,
+        )
+    )
+    application.add_handler(ChatMemberHandler(digest.membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    # A separate handler group: keeping a message never stops other handlers from seeing it.
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS
+            & (filters.TEXT | filters.CAPTION)
+            & ~filters.COMMAND
+            & (filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE),
+            digest.record,
+        ),
+        group=1,
+    )
+    return digest

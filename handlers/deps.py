@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.protocols import (
+    DigestMaker,
     DocumentReader,
     KeywordExtractor,
     LinkReader,
+    MessageArchive,
     Store,
     Summarizer,
     TextGenerator,
@@ -25,6 +27,8 @@ class Limits:
     keywords_top_n: int = 10
     stream_edit_seconds_private: float = 1.0
     stream_edit_seconds_group: float = 3.0
+    digest_retention_days: int = 7
+    digest_max_messages: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,5 @@ class HandlerDeps:
     generator: TextGenerator | None = None
     documents: DocumentReader | None = None
     links: LinkReader | None = None
+    archive: MessageArchive | None = None
+    digests: DigestMaker | None = None

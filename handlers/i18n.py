@@ -20,6 +20,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "• /ask — ask the local language model (reply to a message to ask about it); "
             "/generate continues a text; /cancel stops it.\n"
             "• /settings — method, length and reply language for this chat.\n"
+            "• In groups: /digest sums up the conversation (admins turn it on with /digest_on "
+            "and can /schedule it); /optout and /forget keep your messages out.\n"
             "• /help — this message."
         ),
         "es": (
@@ -31,6 +33,9 @@ MESSAGES: dict[str, dict[str, str]] = {
             "• /ask — pregunta al modelo de lenguaje local (responde a un mensaje para preguntar "
             "sobre él); /generate continúa un texto; /cancel lo detiene.\n"
             "• /settings — método, longitud e idioma de respuesta de este chat.\n"
+            "• En grupos: /digest resume la conversación (los administradores la activan con "
+            "/digest_on y pueden programarla con /schedule); /optout y /forget excluyen tus "
+            "mensajes.\n"
             "• /help — este mensaje."
         ),
     },
@@ -212,6 +217,117 @@ MESSAGES: dict[str, dict[str, str]] = {
     "language_en": {"en": "English", "es": "inglés"},
     "language_es": {"en": "Spanish", "es": "español"},
     "default_mark": {"en": "default", "es": "predeterminado"},
+    "cmd_digest": {
+        "en": "Digest of this group's conversation",
+        "es": "Resumen de la conversación del grupo",
+    },
+    "cmd_digest_on": {
+        "en": "Admins: start keeping messages for digests",
+        "es": "Admins: guardar mensajes para resúmenes",
+    },
+    "cmd_digest_off": {
+        "en": "Admins: stop digests and delete kept messages",
+        "es": "Admins: parar los resúmenes y borrar los mensajes",
+    },
+    "cmd_schedule": {
+        "en": "Admins: daily digest, e.g. 21:00 Europe/Madrid",
+        "es": "Admins: resumen diario, p. ej. 21:00 Europe/Madrid",
+    },
+    "cmd_optout": {
+        "en": "Keep my messages out of digests",
+        "es": "Excluir mis mensajes de los resúmenes",
+    },
+    "cmd_optin": {
+        "en": "Include my messages in digests again",
+        "es": "Volver a incluir mis mensajes",
+    },
+    "cmd_forget": {
+        "en": "Delete my stored messages in this group",
+        "es": "Borrar mis mensajes guardados en este grupo",
+    },
+    "groups_only": {
+        "en": "This command works in group chats.",
+        "es": "Este comando funciona en grupos.",
+    },
+    "admins_only": {
+        "en": "Only group admins can do this.",
+        "es": "Solo los administradores del grupo pueden hacer esto.",
+    },
+    "digest_enabled": {
+        "en": "Digests are on: from now on I keep this group's messages for {days} days so /digest can summarize them. Members can use /optout or /forget at any time.",
+        "es": "Resúmenes activados: desde ahora guardo los mensajes del grupo durante {days} días para que /digest los resuma. Cada miembro puede usar /optout o /forget cuando quiera.",
+    },
+    "digest_privacy": {
+        "en": "Note: Telegram's privacy mode hides ordinary messages from me. Make me an admin of this group (or turn privacy mode off with @BotFather, /setprivacy) so I can read them.",
+        "es": "Atención: el modo de privacidad de Telegram me oculta los mensajes normales. Hazme administrador del grupo (o desactiva el modo de privacidad con @BotFather, /setprivacy) para que pueda leerlos.",
+    },
+    "digest_disabled": {
+        "en": "Digests are off and every kept message of this group is deleted.",
+        "es": "Resúmenes desactivados; he borrado todos los mensajes guardados del grupo.",
+    },
+    "digest_not_enabled": {
+        "en": "Digests are off in this group; an admin can turn them on with /digest_on.",
+        "es": "Los resúmenes están desactivados en este grupo; un administrador puede activarlos con /digest_on.",
+    },
+    "digest_usage": {
+        "en": "Use /digest (since the last digest), /digest 200 (last 200 messages) or /digest 6h (last 6 hours).",
+        "es": "Usa /digest (desde el último resumen), /digest 200 (últimos 200 mensajes) o /digest 6h (últimas 6 horas).",
+    },
+    "digest_too_few": {
+        "en": "There are too few kept messages in that range for a digest.",
+        "es": "Hay muy pocos mensajes guardados en ese intervalo para hacer un resumen.",
+    },
+    "digest_heading": {
+        "en": "<b>Digest</b> · {count} messages from {people} people · {start} – {end}",
+        "es": "<b>Resumen</b> · {count} mensajes de {people} personas · {start} – {end}",
+    },
+    "digest_keyphrases": {
+        "en": "<b>Key phrases</b> (messages)",
+        "es": "<b>Frases clave</b> (mensajes)",
+    },
+    "digest_topics": {"en": "<b>Topics</b>", "es": "<b>Temas</b>"},
+    "digest_topic_line": {"en": "{words} · {count} messages", "es": "{words} · {count} mensajes"},
+    "digest_cloud_caption": {"en": "Key phrases of the digest", "es": "Frases clave del resumen"},
+    "schedule_set": {
+        "en": "Daily digest at {time} ({timezone}).",
+        "es": "Resumen diario a las {time} ({timezone}).",
+    },
+    "schedule_off": {
+        "en": "The daily digest is off.",
+        "es": "El resumen diario está desactivado.",
+    },
+    "schedule_usage": {
+        "en": "Use /schedule 21:00 Europe/Madrid (a time and an IANA time zone) or /schedule off.",
+        "es": "Usa /schedule 21:00 Europe/Madrid (una hora y una zona horaria IANA) o /schedule off.",
+    },
+    "optout_done": {
+        "en": "{name}, your messages are no longer kept for digests here; I deleted {count} stored message(s). /optin undoes it.",
+        "es": "{name}, ya no guardo tus mensajes para los resúmenes de este grupo; he borrado {count} mensaje(s) guardado(s). /optin lo deshace.",
+    },
+    "optin_done": {
+        "en": "{name}, your messages will be included in digests again.",
+        "es": "{name}, tus mensajes volverán a incluirse en los resúmenes.",
+    },
+    "forget_done": {
+        "en": "{name}, I deleted the {count} message(s) of yours I had stored in this group.",
+        "es": "{name}, he borrado los {count} mensaje(s) tuyos que tenía guardados en este grupo.",
+    },
+    "import_done": {
+        "en": "Imported {count} messages of “{title}” for digests.",
+        "es": "He importado {count} mensajes de «{title}» para los resúmenes.",
+    },
+    "import_bad": {
+        "en": "This is not a Telegram Desktop chat export: send result.json (JSON format) or a zip containing it.",
+        "es": "Esto no es una exportación de chat de Telegram Desktop: envía result.json (formato JSON) o un zip que lo contenga.",
+    },
+    "import_unknown_chat": {
+        "en": "I can't tell which group this export belongs to; send it in that group with the caption /import.",
+        "es": "No sé de qué grupo es esta exportación; envíala en ese grupo con el texto /import.",
+    },
+    "import_wrong_chat": {
+        "en": "This export is of another chat; send it in the group it comes from.",
+        "es": "Esta exportación es de otro chat; envíala en el grupo del que procede.",
+    },
     "unit_characters": {"en": "characters", "es": "caracteres"},
     "unit_bytes": {"en": "bytes", "es": "bytes"},
 }

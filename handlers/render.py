@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 
 from telegram.constants import MessageLimit
 
 from handlers.i18n import t
 from handlers.inputs import InputText
-from services.protocols import KeywordResult, Summary
+from services.protocols import ChatDigest, ChatMessage, KeywordResult, Summary
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
 _BOUNDARIES = (
@@ -185,3 +186,74 @@ def render_keywords(
         for rank, item in enumerate(result.keyphrases, start=1)
     ]
     return pack_blocks([*blocks, t("keywords_heading", language), "\n".join(lines)])
+
+
+QUOTE_CHARS = 160
+
+
+def message_link(chat_id: int, message_id: int, username: str | None = None) -> str:
+    """A t.me link to a group message: public groups by @username, supergroups by
+    ``t.me/c/<id>/<message>``; "" for basic groups, which have no message links."""
+    if username:
+        return f"https://t.me/{username}/{message_id}"
+    text = str(chat_id)
+    if text.startswith("-100"):
+        return f"https://t.me/c/{text[4:]}/{message_id}"
+    return ""
+
+
+def short_quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary under ``limit`` characters with "…"."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1].rsplit(" ", 1)[0]
+    return f"{cut}…"
+
+
+def _day(timestamp: int, timezone_name: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone_name) if timezone_name else UTC
+    return datetime.fromtimestamp(timestamp, zone).strftime("%d %b %H:%M")
+
+
+def _quote_block(message: ChatMessage, username: str | None) -> str:
+    quote = escape(short_quote(message.text))
+    link = message_link(message.chat_id, message.message_id, username)
+    body = f'<a href="{escape(link)}">{quote}</a>' if link else quote
+    return f"<blockquote>{body}\n— {escape(message.author or '?')}</blockquote>"
+
+
+def render_digest(
+    digest: ChatDigest, language: str, username: str | None = None, timezone_name: str = ""
+) -> list[str]:
+    """The messages of a group digest: heading, keyphrases with counts, topics with a linked
+    quote each."""
+    blocks = [
+        t(
+            "digest_heading",
+            language,
+            count=f"{digest.message_count:,}",
+            people=digest.participants,
+            start=_day(digest.first_date, timezone_name),
+            end=_day(digest.last_date, timezone_name),
+        )
+    ]
+    if digest.keyphrases:
+        lines = [f"• {escape(phrase)} — {count}" for phrase, count in digest.keyphrases]
+        blocks.append(t("digest_keyphrases", language) + "\n" + "\n".join(lines))
+    if digest.topics:
+        blocks.append(t("digest_topics", language))
+        for number, topic in enumerate(digest.topics, start=1):
+            line = t(
+                "digest_topic_line",
+                language,
+                words=escape(", ".join(topic.words)),
+                count=topic.message_count,
+            )
+            block = f"{number}. <b>{line}</b>"
+            if topic.quote is not None:
+                block += "\n" + _quote_block(topic.quote, username)
+            blocks.append(block)
+    return pack_blocks(blocks)

@@ -9,7 +9,23 @@ from telegram.ext import ContextTypes
 from handlers.deps import HandlerDeps
 from handlers.i18n import UI_LANGUAGES, pick_language, t
 
-COMMANDS = ("summary", "keywords", "ask", "generate", "cancel", "settings", "help", "start")
+COMMANDS = (
+    "summary",
+    "keywords",
+    "ask",
+    "generate",
+    "cancel",
+    "settings",
+    "digest",
+    "digest_on",
+    "digest_off",
+    "schedule",
+    "optout",
+    "optin",
+    "forget",
+    "help",
+    "start",
+)
 
 
 def bot_commands(language: str) -> list[BotCommand]:

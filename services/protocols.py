@@ -139,6 +139,76 @@ class DocumentText:
         return " · ".join(parts)
 
 
+@dataclass(frozen=True)
+class ChatMessage:
+    """One stored group message.
+
+    Attributes:
+        chat_id: the group.
+        message_id: its id in the group (links point at it).
+        user_id: the author (0 when unknown).
+        author: the author's display name.
+        date: Unix time it was sent.
+        text: its text or caption.
+    """
+
+    chat_id: int
+    message_id: int
+    user_id: int
+    author: str
+    date: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """A group's digest switch, schedule and the point the previous digest reached."""
+
+    chat_id: int
+    enabled: bool = False
+    schedule: str = ""
+    timezone: str = ""
+    last_digest_date: int = 0
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of a digest: a few words, how many messages, and its most typical message."""
+
+    words: list[str]
+    message_count: int
+    quote: ChatMessage | None = None
+
+
+@dataclass(frozen=True)
+class ChatDigest:
+    """What a window of group messages was about.
+
+    Attributes:
+        language: ISO 639-1 code of most of the messages.
+        message_count: messages in the window.
+        participants: distinct authors.
+        first_date / last_date: Unix times of the oldest and newest message.
+        keyphrases: (phrase, number of messages it came up in), best first.
+        topics: 3–6 topics when the window allows it.
+        quotes: the most representative messages, one per topic, in topic order.
+    """
+
+    language: str
+    message_count: int
+    participants: int
+    first_date: int
+    last_date: int
+    keyphrases: list[tuple[str, int]] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
+
+    @property
+    def quotes(self) -> list[ChatMessage]:
+        """The representative message of each topic that has one."""
+        return [topic.quote for topic in self.topics if topic.quote is not None]
+
+
 @runtime_checkable
 class Summarizer(Protocol):
     """Turns text into a :class:`Summary`."""
@@ -204,4 +274,69 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release the underlying connection."""
+        ...
+
+
+@runtime_checkable
+class DigestMaker(Protocol):
+    """Turns a window of group messages into a :class:`ChatDigest` and a word cloud."""
+
+    async def digest(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
+        """Digest ``messages`` (oldest first); raise ``EmptyInput`` when there is too little."""
+        ...
+
+    async def word_cloud(self, digest: ChatDigest) -> bytes:
+        """A PNG image of the digest's keyphrases sized by how often they came up."""
+        ...
+
+
+@runtime_checkable
+class MessageArchive(Protocol):
+    """Group messages kept for digests, with the privacy rules that govern them."""
+
+    async def digest_settings(self, chat_id: int) -> DigestSettings:
+        """A group's digest settings (disabled when never set)."""
+        ...
+
+    async def set_digest_enabled(self, chat_id: int, enabled: bool) -> None:
+        """Turn storing and digests on or off for a group (off deletes its messages)."""
+        ...
+
+    async def set_schedule(self, chat_id: int, schedule: str, timezone: str) -> None:
+        """Store a daily digest time ("" to switch it off)."""
+        ...
+
+    async def scheduled_chats(self) -> list[DigestSettings]:
+        """Every enabled group with a schedule."""
+        ...
+
+    async def mark_digest(self, chat_id: int, last_date: int) -> None:
+        """Remember the newest message date a digest covered."""
+        ...
+
+    async def save_messages(self, messages: list[ChatMessage]) -> int:
+        """Insert or update (edits) messages, skipping opted-out authors; returns how many."""
+        ...
+
+    async def messages(
+        self, chat_id: int, last: int | None = None, since: int | None = None
+    ) -> list[ChatMessage]:
+        """A window of a group's messages, oldest first: the newest ``last`` or those after
+        ``since`` (Unix time)."""
+        ...
+
+    async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
+        """Record a user's choice; opting out deletes their messages. Returns rows deleted."""
+        ...
+
+    async def forget_user(self, chat_id: int, user_id: int) -> int:
+        """Delete every stored message of a user in a group; returns how many."""
+        ...
+
+    async def forget_chat(self, chat_id: int) -> None:
+        """Delete everything stored about a group."""
+        ...
+
+    async def purge_stored_before(self, cutoff: int) -> int:
+        """Delete messages stored before Unix time ``cutoff``; returns how many."""
         ...

@@ -14,7 +14,7 @@ from bot.settings import Settings
 from services.documents import decode_text, read_text_document
 from services.errors import UnsupportedFormat
 from services.protocols import ChatPreferences, Length
-from services.storage import SQLiteStore
+from services.storage import MIGRATIONS, SQLiteStore
 
 
 def test_settings_defaults_and_derived_urls(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +72,7 @@ async def test_store_creates_the_file_and_round_trips(tmp_path: Path) -> None:
     assert await reopened.get_preferences(1) == ChatPreferences("lexrank", Length.SHORT, "es")
     await reopened.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from bot.app import Services
 from bot.emulator import BotAPIEmulator
 from bot.playground import CHROMIUM_FLAGS, Playground
+from services.digest import DigestService
 from services.executor import ModelExecutor
 from services.keywords import KeyBERTExtractor
 from services.summarization import build_summary_service
@@ -30,10 +32,12 @@ async def page(
     emulator: BotAPIEmulator, make_bot: BotFactory, tmp_path: Path
 ) -> AsyncIterator[Any]:
     executor = ModelExecutor(1, 4)
+    keywords = KeyBERTExtractor(executor)
     services = Services(
         summarizer=build_summary_service(executor, 100_000, default_method="lexrank"),
-        keywords=KeyBERTExtractor(executor),
+        keywords=keywords,
         executor=executor,
+        digests=DigestService(executor, keywords),
     )
     await make_bot(services=services)
     playground = Playground(emulator, "en")
@@ -97,3 +101,27 @@ async def test_group_members_speak_and_html_is_never_injected(page: Any) -> None
     help_reply = page.locator(".bubble .body", has_text="privacy mode")
     await help_reply.wait_for(timeout=10_000)
     assert await help_reply.locator("b").count() >= 1, "the bot's own <b> renders as bold"
+
+
+async def test_group_digest_shows_the_word_cloud(page: Any) -> None:
+    await page.get_by_role("button", name="Book club").click()
+    await page.get_by_role("button", name="/digest_on (Ana, admin)").click()
+    # Ana writes in Spanish, so the bot answers her in Spanish.
+    await page.locator(".bubble .body", has_text="Resúmenes activados").wait_for(timeout=10_000)
+    await page.get_by_role("button", name="A book-club chat on two topics").click()
+    for name, text in (
+        ("Bob", "The tram strike on Monday means the book club should meet online."),
+        ("Carla", "Fine, I will finish the novel on the tram anyway."),
+    ):
+        await page.select_option("#speaker", label=name)
+        await page.fill("#text", text)
+        await page.click("#send")
+    await page.locator(".bubble", has_text="I will finish the novel").wait_for(timeout=5_000)
+    await page.get_by_role("button", name="/digest", exact=True).click()
+    digest = page.locator(".bubble .body", has_text=re.compile(r"14 (messages|mensajes)"))
+    await digest.wait_for(timeout=60_000)
+    text = (await digest.inner_text()).lower()
+    assert "tram" in text and "novel" in text
+    photo = page.locator(".bubble img[alt='photo from Condensa']")
+    await photo.wait_for(timeout=30_000)
+    assert await photo.evaluate("image => image.complete && image.naturalWidth") == 800

@@ -1,0 +1,455 @@
+"""Group digests: keeping messages (when an admin allows it), /digest, schedules, privacy."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from telegram import Chat, ChatFullInfo, ChatMemberUpdated, Message, Update, User
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, JobQueue
+
+from handlers.deps import HandlerDeps
+from handlers.errors import error_sentence
+from handlers.i18n import pick_language, t
+from handlers.inputs import message_text
+from handlers.render import escape, render_digest
+from services.chat_export import NotAnExport, parse_export
+from services.errors import CondensaError, EmptyInput
+from services.protocols import ChatMessage, DigestMaker, MessageArchive
+
+logger = logging.getLogger(__name__)
+
+ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+GONE_STATUSES = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
+_RANGE_RE = re.compile(r"^(?P<number>\d{1,6})(?P<unit>[hd]?)$", re.I)
+_TIME_RE = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
+_JOB_PREFIX = "digest:"
+_PURGE_JOB = "retention-purge"
+
+
+def parse_range(argument: str, max_messages: int) -> tuple[int | None, int | None] | None:
+    """``/digest`` arguments → (last N messages, seconds back); (None, None) = since the last
+    digest; None when the argument is not understood."""
+    argument = argument.strip()
+    if not argument:
+        return None, None
+    match = _RANGE_RE.match(argument)
+    if match is None:
+        return None
+    number = int(match["number"])
+    unit = match["unit"].lower()
+    if number == 0:
+        return None
+    if unit == "h":
+        return None, number * 3600
+    if unit == "d":
+        return None, number * 86400
+    return min(number, max_messages), None
+
+
+def parse_schedule(arguments: list[str]) -> tuple[str, str] | None:
+    """``/schedule`` arguments → ("HH:MM[:SS]", time zone), ("", "") for "off", None if bad."""
+    if len(arguments) == 1 and arguments[0].lower() in ("off", "no", "stop"):
+        return "", ""
+    if not 1 <= len(arguments) <= 2 or _TIME_RE.match(arguments[0]) is None:
+        return None
+    zone = arguments[1] if len(arguments) == 2 else "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return arguments[0], zone
+
+
+def schedule_time(schedule: str, zone: str) -> dt.time:
+    """The aware ``datetime.time`` of a stored schedule."""
+    match = _TIME_RE.match(schedule)
+    if match is None:
+        raise ValueError(f"bad schedule {schedule!r}")
+    return dt.time(int(match["h"]), int(match["m"]), int(match["s"] or 0), tzinfo=ZoneInfo(zone))
+
+
+def display_name(user: User | None) -> str:
+    """A user's name as shown in digests."""
+    if user is None:
+        return ""
+    return user.full_name or (user.username or "")
+
+
+class DigestHandlers:
+    """Everything about group digests; inert when the archive or digest service is missing."""
+
+    def __init__(self, deps: HandlerDeps, archive: MessageArchive, digests: DigestMaker) -> None:
+        self._deps = deps
+        self._archive = archive
+        self._digests = digests
+        self._running: set[int] = set()
+
+    async def _language(self, chat_id: int, user: User | None) -> str:
+        preferences = await self._deps.store.get_preferences(chat_id)
+        return pick_language(preferences.language, user.language_code if user else None)
+
+    async def _is_admin(self, bot: object, chat_id: int, user_id: int) -> bool:
+        try:
+            member = await bot.get_chat_member(chat_id, user_id)  # type: ignore[attr-defined]
+        except TelegramError:
+            return False
+        return member.status in ADMIN_STATUSES
+
+    async def _group_context(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, admins_only: bool
+    ) -> tuple[Message, Chat, User, str] | None:
+        message, chat, user = (
+            update.effective_message,
+            update.effective_chat,
+            update.effective_user,
+        )
+        if message is None or chat is None or user is None:
+            return None
+        language = await self._language(chat.id, user)
+        if chat.type not in GROUP_TYPES:
+            await message.reply_text(t("groups_only", language), do_quote=True)
+            return None
+        if admins_only and not await self._is_admin(context.bot, chat.id, user.id):
+            await message.reply_text(t("admins_only", language), do_quote=True)
+            return None
+        return message, chat, user, language
+
+    # ------------------------------------------------------------------ keeping messages
+
+    async def record(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Keep a group message (or its edit) when digests are on in that group."""
+        message = update.effective_message
+        chat = update.effective_chat
+        if message is None or chat is None or chat.type not in GROUP_TYPES:
+            return
+        user = message.from_user
+        if user is not None and user.is_bot:
+            return
+        text = message_text(message).strip()
+        if not text or text.startswith("/"):
+            return
+        settings = await self._archive.digest_settings(chat.id)
+        if not settings.enabled:
+            return
+        await self._archive.save_messages(
+            [
+                ChatMessage(
+                    chat.id,
+                    message.message_id,
+                    user.id if user else 0,
+                    display_name(user) or (message.author_signature or ""),
+                    int(message.date.timestamp()),
+                    text,
+                )
+            ]
+        )
+
+    async def digest_on(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Admins: start keeping this group's messages; explain privacy mode if it hides them."""
+        found = await self._group_context(update, context, admins_only=True)
+        if found is None:
+            return
+        message, chat, _, language = found
+        await self._archive.set_digest_enabled(chat.id, True)
+        text = t("digest_enabled", language, days=self._deps.limits.digest_retention_days)
+        if not context.bot.can_read_all_group_messages and not await self._is_admin(
+            context.bot, chat.id, context.bot.id
+        ):
+            text += "\n\n" + t("digest_privacy", language)
+        await message.reply_text(text, do_quote=True)
+
+    async def digest_off(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Admins: stop digests and delete the group's kept messages and schedule."""
+        found = await self._group_context(update, context, admins_only=True)
+        if found is None:
+            return
+        message, chat, _, language = found
+        await self._archive.set_digest_enabled(chat.id, False)
+        await self._archive.set_schedule(chat.id, "", "")
+        _remove_job(context.job_queue, chat.id)
+        await message.reply_text(t("digest_disabled", language), do_quote=True)
+
+    # ------------------------------------------------------------------ digests
+
+    async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``/digest`` [N | Nh | Nd]: keyphrases, topics, quotes and a word cloud."""
+        found = await self._group_context(update, context, admins_only=False)
+        if found is None:
+            return
+        message, chat, _, language = found
+        window = parse_range(" ".join(context.args or []), self._deps.limits.digest_max_messages)
+        if window is None:
+            await message.reply_text(t("digest_usage", language), do_quote=True)
+            return
+        settings = await self._archive.digest_settings(chat.id)
+        if not settings.enabled:
+            await message.reply_text(t("digest_not_enabled", language), do_quote=True)
+            return
+        last, seconds = window
+        await self.send_digest(
+            context.bot, chat, language, last=last, seconds=seconds, reply_to=message
+        )
+
+    async def send_digest(
+        self,
+        bot: object,
+        chat: Chat | ChatFullInfo,
+        language: str,
+        last: int | None = None,
+        seconds: int | None = None,
+        reply_to: Message | None = None,
+        quiet_when_empty: bool = False,
+    ) -> bool:
+        """Compute and send a digest of ``chat``; returns whether one was sent."""
+        settings = await self._archive.digest_settings(chat.id)
+        max_messages = self._deps.limits.digest_max_messages
+        if last is not None:
+            messages = await self._archive.messages(chat.id, last=last)
+        elif seconds is not None:
+            messages = await self._archive.messages(
+                chat.id, since=int(time.time()) - seconds, last=max_messages
+            )
+        else:
+            messages = await self._archive.messages(
+                chat.id, since=settings.last_digest_date, last=max_messages
+            )
+        thread_id = reply_to.message_thread_id if reply_to and reply_to.is_topic_message else None
+
+        async def say(html_text: str) -> None:
+            if reply_to is not None:
+                await reply_to.reply_html(html_text, do_quote=True, disable_web_page_preview=True)
+            else:
+                await bot.send_message(  # type: ignore[attr-defined]
+                    chat.id, html_text, parse_mode="HTML", disable_web_page_preview=True
+                )
+
+        if chat.id in self._running:
+            await say(escape(t("err_busy", language)))
+            return False
+        self._running.add(chat.id)
+        try:
+            try:
+                digest = await self._digests.digest(messages)
+                cloud = await self._digests.word_cloud(digest) if digest.keyphrases else None
+            except EmptyInput:
+                if not quiet_when_empty:
+                    await say(escape(t("digest_too_few", language)))
+                return False
+            except CondensaError as error:
+                await say(error_sentence(error, language))
+                return False
+            for number, text in enumerate(
+                render_digest(digest, language, chat.username, settings.timezone)
+            ):
+                if number == 0:
+                    await say(text)
+                else:
+                    await bot.send_message(  # type: ignore[attr-defined]
+                        chat.id,
+                        text,
+                        parse_mode="HTML",
+                        disable_web_page_preview=True,
+                        message_thread_id=thread_id,
+                    )
+            if cloud is not None:
+                await bot.send_photo(  # type: ignore[attr-defined]
+                    chat.id,
+                    cloud,
+                    caption=t("digest_cloud_caption", language),
+                    message_thread_id=thread_id,
+                )
+            await self._archive.mark_digest(chat.id, digest.last_date)
+            return True
+        finally:
+            self._running.discard(chat.id)
+
+    # ------------------------------------------------------------------ schedules
+
+    async def schedule(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Admins: ``/schedule HH:MM [Area/City]`` or ``/schedule off``."""
+        found = await self._group_context(update, context, admins_only=True)
+        if found is None:
+            return
+        message, chat, _, language = found
+        parsed = parse_schedule(list(context.args or []))
+        if parsed is None:
+            await message.reply_text(t("schedule_usage", language), do_quote=True)
+            return
+        settings = await self._archive.digest_settings(chat.id)
+        if not settings.enabled:
+            await message.reply_text(t("digest_not_enabled", language), do_quote=True)
+            return
+        clock, zone = parsed
+        await self._archive.set_schedule(chat.id, clock, zone)
+        _remove_job(context.job_queue, chat.id)
+        if not clock:
+            await message.reply_text(t("schedule_off", language), do_quote=True)
+            return
+        self.register(context.job_queue, chat.id, clock, zone)
+        await message.reply_text(
+            t("schedule_set", language, time=clock, timezone=zone), do_quote=True
+        )
+
+    def register(self, job_queue: JobQueue | None, chat_id: int, clock: str, zone: str) -> None:  # type: ignore[type-arg]
+        """Run this group's digest every day at ``clock`` in ``zone``."""
+        if job_queue is None:
+            logger.warning("no job queue: schedules are not run")
+            return
+        job_queue.run_daily(
+            self._scheduled,
+            schedule_time(clock, zone),
+            chat_id=chat_id,
+            name=f"{_JOB_PREFIX}{chat_id}",
+        )
+
+    async def restore(self, application: Application) -> None:  # type: ignore[type-arg]
+        """Re-register stored schedules and the daily retention purge (at start-up)."""
+        for settings in await self._archive.scheduled_chats():
+            try:
+                self.register(
+                    application.job_queue, settings.chat_id, settings.schedule, settings.timezone
+                )
+            except (ValueError, ZoneInfoNotFoundError):
+                logger.warning("chat %s has an unusable schedule; skipped", settings.chat_id)
+        if application.job_queue is not None:
+            application.job_queue.run_repeating(
+                self._purge, interval=dt.timedelta(days=1), first=5, name=_PURGE_JOB
+            )
+
+    async def _scheduled(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        job = context.job
+        if job is None or job.chat_id is None:
+            return
+        try:
+            chat = await context.bot.get_chat(job.chat_id)
+        except TelegramError as exc:
+            logger.warning("scheduled digest for %s skipped: %s", job.chat_id, exc)
+            return
+        preferences = await self._deps.store.get_preferences(chat.id)
+        language = pick_language(preferences.language, None)
+        try:
+            await self.send_digest(context.bot, chat, language, quiet_when_empty=True)
+        except TelegramError as exc:
+            logger.warning("scheduled digest for %s failed: %s", chat.id, exc)
+
+    async def _purge(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.purge()
+
+    async def purge(self) -> int:
+        """Delete messages kept longer than the retention period; returns how many."""
+        cutoff = int(time.time()) - self._deps.limits.digest_retention_days * 86400
+        deleted = await self._archive.purge_stored_before(cutoff)
+        if deleted:
+            logger.info("retention purge deleted %d stored messages", deleted)
+        return deleted
+
+    # ------------------------------------------------------------------ privacy
+
+    async def opt_out(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A member's messages stop being kept, and those kept are deleted."""
+        found = await self._group_context(update, context, admins_only=False)
+        if found is None:
+            return
+        message, chat, user, language = found
+        deleted = await self._archive.set_opt_out(chat.id, user.id, True)
+        await message.reply_text(
+            t("optout_done", language, name=user.first_name, count=deleted), do_quote=True
+        )
+
+    async def opt_in(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Undo /optout."""
+        found = await self._group_context(update, context, admins_only=False)
+        if found is None:
+            return
+        message, chat, user, language = found
+        await self._archive.set_opt_out(chat.id, user.id, False)
+        await message.reply_text(t("optin_done", language, name=user.first_name), do_quote=True)
+
+    async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Delete everything kept about the member in this group."""
+        found = await self._group_context(update, context, admins_only=False)
+        if found is None:
+            return
+        message, chat, user, language = found
+        deleted = await self._archive.forget_user(chat.id, user.id)
+        await message.reply_text(
+            t("forget_done", language, name=user.first_name, count=deleted), do_quote=True
+        )
+
+    async def membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Removed from a group: delete everything about it and its schedule."""
+        change: ChatMemberUpdated | None = update.my_chat_member
+        if change is None or change.chat.type not in GROUP_TYPES:
+            return
+        if change.new_chat_member.status in GONE_STATUSES:
+            await self._archive.forget_chat(change.chat.id)
+            _remove_job(context.job_queue, change.chat.id)
+            logger.info("removed from chat %s: its stored data is deleted", change.chat.id)
+
+    # ------------------------------------------------------------------ history import
+
+    async def import_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An admin sends a Telegram Desktop export (result.json or its zip) with ``/import``."""
+        message, chat, user = (
+            update.effective_message,
+            update.effective_chat,
+            update.effective_user,
+        )
+        if message is None or chat is None or user is None or message.document is None:
+            return
+        language = await self._language(chat.id, user)
+        document = message.document
+        limit = self._deps.limits.max_file_bytes
+        try:
+            if document.file_size and document.file_size > limit:
+                from services.errors import InputTooLarge
+
+                raise InputTooLarge(document.file_size, limit, unit="bytes")
+            data = bytes(await (await document.get_file()).download_as_bytearray())
+            export = await asyncio.to_thread(parse_export, data)
+        except NotAnExport:
+            await message.reply_text(t("import_bad", language), do_quote=True)
+            return
+        except CondensaError as error:
+            await message.reply_html(error_sentence(error, language), do_quote=True)
+            return
+        if chat.type in GROUP_TYPES:
+            target = chat.id
+            if export.chat_id is not None and export.chat_id != chat.id:
+                await message.reply_text(t("import_wrong_chat", language), do_quote=True)
+                return
+        elif export.chat_id is not None:
+            target = export.chat_id
+        else:
+            await message.reply_text(t("import_unknown_chat", language), do_quote=True)
+            return
+        if not await self._is_admin(context.bot, target, user.id):
+            await message.reply_text(t("admins_only", language), do_quote=True)
+            return
+        if not (await self._archive.digest_settings(target)).enabled:
+            await message.reply_text(t("digest_not_enabled", language), do_quote=True)
+            return
+        rows = [
+            ChatMessage(target, m.message_id, m.user_id, m.author, m.date, m.text)
+            for m in export.messages
+        ]
+        saved = await self._archive.save_messages(rows)
+        await message.reply_text(
+            t("import_done", language, count=saved, title=export.title or str(target)),
+            do_quote=True,
+        )
+
+
+def _remove_job(job_queue: JobQueue | None, chat_id: int) -> None:  # type: ignore[type-arg]
+    if job_queue is None:
+        return
+    for job in job_queue.get_jobs_by_name(f"{_JOB_PREFIX}{chat_id}"):
+        job.schedule_removal()

@@ -1,0 +1,326 @@
+"""Group digests end to end: real KeyBERT/MiniLM digests through the Bot API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import re
+import time
+import zipfile
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from bot.app import BotRuntime, Services
+from bot.emulator import BotAPIEmulator
+from services.digest import DigestService
+from services.executor import ModelExecutor
+from services.keywords import KeyBERTExtractor
+from services.storage import SQLiteStore
+from services.summarization import build_summary_service
+from tests.chat_samples import two_topic_chat
+from tests.conftest import BotFactory
+
+GROUP_ID = -1009876543210
+LINK_RE = re.compile(r"^https://t\.me/c/9876543210/(\d+)$")
+
+
+def digest_services() -> Services:
+    executor = ModelExecutor(1, 4)
+    keywords = KeyBERTExtractor(executor)
+    return Services(
+        summarizer=build_summary_service(executor, max_chars=100_000, default_method="lexrank"),
+        keywords=keywords,
+        executor=executor,
+        digests=DigestService(executor, keywords),
+    )
+
+
+@pytest.fixture
+def group(emulator: BotAPIEmulator) -> dict[str, Any]:
+    chat = emulator.group_chat(GROUP_ID, "Neighbours")
+    for user_id, name in ((101, "Ana"), (102, "Bob"), (103, "Carla")):
+        emulator.add_user(user_id, name, "en")
+    emulator.set_member_status(GROUP_ID, 101, "creator")
+    emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "administrator")
+    return chat
+
+
+def user(emulator: BotAPIEmulator, name: str) -> dict[str, Any]:
+    return next(u for u in emulator.users.values() if u["first_name"] == name)
+
+
+def store_of(runtime: BotRuntime) -> SQLiteStore:
+    assert runtime.store is not None
+    return runtime.store
+
+
+def texts_after(emulator: BotAPIEmulator, chat_id: int, after: int) -> list[dict[str, Any]]:
+    return [m for m in emulator.bot_messages(chat_id) if m["message_id"] > after and "text" in m]
+
+
+def photos_after(emulator: BotAPIEmulator, chat_id: int, after: int) -> list[dict[str, Any]]:
+    return [m for m in emulator.bot_messages(chat_id) if m["message_id"] > after and "photo" in m]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
+    """Wait until the async ``check`` is true (the bot stores messages in the background)."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "the condition never became true"
+        await asyncio.sleep(0.05)
+
+
+async def command(
+    emulator: BotAPIEmulator, chat: dict[str, Any], author: str, text: str
+) -> dict[str, Any]:
+    """Send ``text`` and return the bot's first reply to it."""
+    sent = await emulator.send_text(chat, user(emulator, author), text)
+    return (
+        await emulator.wait_until(
+            lambda: [
+                m
+                for m in texts_after(emulator, chat["id"], sent["message_id"])
+                if m.get("reply_to_message", {}).get("message_id") == sent["message_id"]
+            ],
+            timeout=60,
+        )
+    )[0]
+
+
+async def post_conversation(
+    emulator: BotAPIEmulator, runtime: BotRuntime, chat: dict[str, Any], count: int = 60
+) -> list[dict[str, Any]]:
+    before = len(await store_of(runtime).messages(chat["id"]))
+    sent = [
+        await emulator.send_text(chat, user(emulator, author), text)
+        for author, text in two_topic_chat(count)
+    ]
+    store = store_of(runtime)
+
+    async def all_stored() -> bool:
+        return len(await store.messages(chat["id"])) >= before + count
+
+    await eventually(all_stored)
+    assert len(await store.messages(chat["id"])) == before + count
+    return sent
+
+
+async def ask_digest(
+    emulator: BotAPIEmulator, chat: dict[str, Any], text: str = "/digest"
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """Send a /digest command; returns (all digest text, its entities, the photo message)."""
+    sent = await emulator.send_text(chat, user(emulator, "Bob"), text)
+    photo = (
+        await emulator.wait_until(
+            lambda: photos_after(emulator, chat["id"], sent["message_id"]), timeout=90
+        )
+    )[0]
+    replies = texts_after(emulator, chat["id"], sent["message_id"])
+    entities = [e for m in replies for e in m.get("entities", [])]
+    return "\n".join(m["text"] for m in replies), entities, photo
+
+
+async def test_digest_names_both_topics_links_quotes_and_sends_a_word_cloud(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    reply = await command(emulator, group, "Ana", "/digest_on")
+    assert "Digests are on" in reply["text"] and "privacy" not in reply["text"]
+    sent = await post_conversation(emulator, runtime, group)
+
+    text, entities, photo = await ask_digest(emulator, group)
+
+    assert "60 messages from 3 people" in text
+    lowered = text.lower()
+    assert "chess" in lowered and "tournament" in lowered
+    assert "tomato" in lowered and "garden" in lowered
+    links = [e["url"] for e in entities if e["type"] == "text_link"]
+    assert len(links) >= 2
+    by_id = {m["message_id"]: m for m in sent}
+    for link in links:
+        match = LINK_RE.match(link)
+        assert match, link
+        original = by_id[int(match.group(1))]
+        assert original["text"][:40] in text  # the quote is the linked message
+    assert photo["caption"] == "Key phrases of the digest"
+    stored_photo = emulator.files[photo["photo"][-1]["file_id"]]
+    assert stored_photo.data.startswith(b"\x89PNG")
+    assert all(
+        emulator.messages[(GROUP_ID, m["message_id"])]["_link_preview_disabled"]
+        for m in texts_after(emulator, GROUP_ID, sent[-1]["message_id"])
+    )
+
+    # "/digest" again = since the previous one: nothing new yet.
+    reply = await command(emulator, group, "Bob", "/digest")
+    assert "too few" in reply["text"]
+
+
+async def test_edits_update_and_optout_forget_change_the_next_digest(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    sent = await post_conversation(emulator, runtime, group)
+    store = store_of(runtime)
+
+    first = sent[0]["message_id"]
+    await emulator.edit_text(group, first, "Edited: the beehive needs a new queen.")
+
+    async def edited() -> bool:
+        rows = {m.message_id: m.text for m in await store.messages(GROUP_ID)}
+        return rows[first] == "Edited: the beehive needs a new queen."
+
+    await eventually(edited)
+
+    reply = await command(emulator, group, "Carla", "/optout")
+    assert "deleted 20" in reply["text"]
+    await emulator.send_text(group, user(emulator, "Carla"), "The chess clock batteries are dead.")
+    reply = await command(emulator, group, "Bob", "/forget")
+    assert "deleted the 20" in reply["text"]
+    authors = {m.author for m in await store.messages(GROUP_ID)}
+    assert authors == {"Ana"}
+
+    text, _, _ = await ask_digest(emulator, group, "/digest 100")
+    assert "20 messages from 1 people" in text
+
+    reply = await command(emulator, group, "Carla", "/optin")
+    assert "again" in reply["text"]
+
+
+async def test_removing_the_bot_wipes_the_group(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    await post_conversation(emulator, runtime, group, count=10)
+    store = store_of(runtime)
+    await emulator.remove_bot(group, user(emulator, "Ana"))
+
+    async def wiped() -> bool:
+        return not await store.messages(GROUP_ID)
+
+    await eventually(wiped)
+    assert not (await store.digest_settings(GROUP_ID)).enabled
+
+
+async def test_only_admins_switch_digests_and_privacy_mode_is_explained(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    await make_bot(services=digest_services())
+    reply = await command(emulator, group, "Bob", "/digest_on")
+    assert reply["text"] == "Only group admins can do this."
+    reply = await command(emulator, group, "Bob", "/digest")
+    assert "/digest_on" in reply["text"]
+    emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "member")
+    reply = await command(emulator, group, "Ana", "/digest_on")
+    assert "privacy mode" in reply["text"]
+    # With privacy mode on, ordinary messages never reach the bot.
+    await emulator.send_text(group, user(emulator, "Bob"), "Nobody can read this one.")
+    reply = await command(emulator, group, "Bob", "/digest 10")
+    assert "too few" in reply["text"]
+    reply = await command(emulator, group, "Ana", "/digest sometime")
+    assert "/digest 6h" in reply["text"]
+
+
+def export_zip(messages: list[tuple[str, str]], chat_id: int = 9876543210) -> bytes:
+    start = 1_700_000_000
+    document = {
+        "name": "Neighbours",
+        "type": "private_supergroup",
+        "id": chat_id,
+        "messages": [
+            {"id": 1, "type": "service", "date_unixtime": str(start), "action": "create_group"}
+        ]
+        + [
+            {
+                "id": 1000 + i,
+                "type": "message",
+                "date": "2023-11-14T22:13:20",
+                "date_unixtime": str(start + 60 * i),
+                "from": author,
+                "from_id": f"user{100 + i % 3 + 1}",
+                "text": [text[:20], {"type": "bold", "text": text[20:]}],
+            }
+            for i, (author, text) in enumerate(messages)
+        ],
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ChatExport_2023-11-15/result.json", json.dumps(document))
+        archive.writestr("ChatExport_2023-11-15/photos/photo_1.jpg", b"\xff\xd8\xff")
+    return buffer.getvalue()
+
+
+async def test_an_admin_imports_a_desktop_export_and_the_digest_covers_it(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    data = export_zip(two_topic_chat(40))
+
+    refused = await emulator.send_document(
+        group, user(emulator, "Bob"), data, "export.zip", caption="/import"
+    )
+    reply = await emulator.wait_until(
+        lambda: texts_after(emulator, GROUP_ID, refused["message_id"]), timeout=30
+    )
+    assert reply[0]["text"] == "Only group admins can do this."
+
+    bad = await emulator.send_document(
+        group, user(emulator, "Ana"), b'{"hello": 1}', "result.json", caption="/import"
+    )
+    reply = await emulator.wait_until(
+        lambda: texts_after(emulator, GROUP_ID, bad["message_id"]), timeout=30
+    )
+    assert "not a Telegram Desktop chat export" in reply[0]["text"]
+
+    # In private, the export's own chat id says which group it is.
+    ana = user(emulator, "Ana")
+    private = emulator.private_chat(ana)
+    sent = await emulator.send_document(private, ana, data, "export.zip", caption="/import")
+    reply = await emulator.wait_until(
+        lambda: texts_after(emulator, private["id"], sent["message_id"]), timeout=30
+    )
+    assert reply[0]["text"] == "Imported 40 messages of “Neighbours” for digests."
+    stored = await store_of(runtime).messages(GROUP_ID)
+    assert len(stored) == 40 and stored[0].message_id == 1000
+    assert stored[0].text == two_topic_chat(1)[0][1]  # entity parts joined back
+
+    text, entities, _ = await ask_digest(emulator, group, "/digest 500")
+    assert "40 messages" in text and "chess" in text.lower()
+    ids = [int(LINK_RE.match(e["url"]).group(1)) for e in entities if e["type"] == "text_link"]  # type: ignore[union-attr]
+    assert ids and all(1000 <= i < 1040 for i in ids)
+
+
+async def test_a_scheduled_digest_fires_and_survives_a_restart(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    await post_conversation(emulator, runtime, group, count=30)
+    reply = await command(emulator, group, "Bob", "/schedule 21:00 Europe/Madrid")
+    assert reply["text"] == "Only group admins can do this."
+    reply = await command(emulator, group, "Ana", "/schedule 25:00 Mars/Olympus")
+    assert "/schedule off" in reply["text"]
+
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).strftime("%H:%M:%S")
+    reply = await command(emulator, group, "Ana", f"/schedule {soon} UTC")
+    assert reply["text"] == f"Daily digest at {soon} (UTC)."
+    last = reply["message_id"]
+    photo = await emulator.wait_until(lambda: photos_after(emulator, GROUP_ID, last), timeout=60)
+    assert photo
+    digest_text = "\n".join(m["text"] for m in texts_after(emulator, GROUP_ID, last))
+    assert "30 messages from 3 people" in digest_text
+
+    await runtime.stop()
+    restarted = await make_bot(services=digest_services())
+    assert restarted.application.job_queue is not None
+    jobs = restarted.application.job_queue.get_jobs_by_name(f"digest:{GROUP_ID}")
+    assert len(jobs) == 1
+    reply = await command(emulator, group, "Ana", "/schedule off")
+    assert reply["text"] == "The daily digest is off."
+    assert not restarted.application.job_queue.get_jobs_by_name(f"digest:{GROUP_ID}")
