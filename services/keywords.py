@@ -23,6 +23,8 @@ DEFAULT_MODELS: Mapping[str, str] = {"en": "minilm", "es": "e5", "*": "e5"}
 """Embedding model per language, chosen by F1@10 on the development sets (README)."""
 
 _TOKEN_RE = re.compile(r"[^\W\d_][\w'’-]*|\d[\w.,]*|[^\w\s]")
+# Pieces of English contractions in pre-tokenized text ("did n't", "I 've").
+_CLITICS = frozenset({"n't", "n’t", "ve", "ll", "re", "nt"})
 
 
 def content_runs(text: str, stop_words: frozenset[str]) -> list[list[str]]:
@@ -31,7 +33,7 @@ def content_runs(text: str, stop_words: frozenset[str]) -> list[list[str]]:
     run: list[str] = []
     for token in _TOKEN_RE.findall(text):
         lower = token.lower()
-        if not token[0].isalpha() or lower in stop_words or len(lower) < 2:
+        if not token[0].isalpha() or lower in stop_words or len(lower) < 2 or lower in _CLITICS:
             if run:
                 runs.append(run)
                 run = []

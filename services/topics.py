@@ -18,6 +18,7 @@ from scipy import sparse
 
 TOPIC_METHODS = ("nmf", "lda")
 TOP_WORDS = 4
+MIN_TOPIC_SHARE = 0.5
 _COHERENCE_WORDS = 5
 
 
@@ -31,13 +32,14 @@ class FoundTopic:
 
 
 def content_tokens(text: str, stop_words: frozenset[str]) -> list[str]:
-    """Lower-case words of three letters or more that are not stop words."""
+    """Lower-case words of three letters or more that are neither stop words nor pieces of
+    contractions ("n't")."""
     from services.text import tokenize_words
 
     return [
         word
         for word in (w.lower() for w in tokenize_words(text))
-        if len(word) > 2 and word not in stop_words
+        if len(word) > 2 and word not in stop_words and "'" not in word and "’" not in word
     ]
 
 
@@ -136,7 +138,11 @@ def find_topics(
         return []
     _, weights, components = best
     dominant = weights.argmax(axis=1)
-    has_weight = weights.max(axis=1) > 0
+    totals = weights.sum(axis=1)
+    share = np.divide(weights.max(axis=1), totals, out=np.zeros(len(rows)), where=totals > 0)
+    # A message belongs to a topic only when that topic is most of what it is about; chit-chat
+    # spread thinly over every topic is counted nowhere rather than inflating the first one.
+    has_weight = share >= MIN_TOPIC_SHARE
     lengths = np.array([len(texts[i]) for i in rows])
     found: list[FoundTopic] = []
     for topic, component in enumerate(components):
