@@ -14,6 +14,7 @@ from bot.settings import Settings
 from handlers import HandlerDeps, Limits, command_menus, register_handlers
 from handlers.summary import SummaryHandlers
 from services.abstractive import GenerationSettings, Seq2SeqSummarizer
+from services.adapt import AdaptedModels
 from services.digest import DigestService
 from services.documents import ReaderLimits, SandboxedDocumentReader
 from services.executor import ModelExecutor
@@ -111,6 +112,7 @@ def build_services(settings: Settings) -> Services:
         settings.default_method,
         abstractive=build_abstractive(settings),
         llm=LLMSummarizer(engine, limits),
+        adapted=AdaptedModels(settings.llm_cache_dir, limits),
     )
     keywords = build_keywords(settings, executor)
     generation_executor = ModelExecutor(settings.llm_max_concurrent, settings.llm_queue)

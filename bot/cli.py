@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,6 +22,7 @@ from bot.logging_setup import configure_logging
 from bot.settings import Settings
 from services.documents import read_text_document
 from services.errors import CondensaError
+from services.evaluation import BadDataFile, load_summary_examples
 from services.protocols import DocumentText, Length, SummaryOptions
 
 logger = logging.getLogger(__name__)
@@ -179,7 +181,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     from tqdm import tqdm
 
     from bot.app import build_services
-    from services.evaluation import evaluate_summarizer, load_summary_examples, summarize_scores
+    from services.evaluation import evaluate_summarizer, summarize_scores
 
     examples = load_summary_examples(Path(args.data), args.limit)
     services = build_services(settings)
@@ -263,7 +265,62 @@ def build_parser() -> argparse.ArgumentParser:
     eval_keywords.add_argument("--top", type=int, default=10, help="keyphrases per document")
     eval_keywords.add_argument("--json", action="store_true", help="print a JSON report")
     eval_keywords.add_argument("--predictions-out", help='write {"id","keyphrases"} JSONL here')
+    adapt = sub.add_parser(
+        "adapt",
+        help="adapt the LLM summarizer to your own JSONL of text/summary pairs (LoRA, CPU)",
+    )
+    adapt.add_argument("--data", required=True, help='JSONL with "text" and "summary" fields')
+    adapt.add_argument("--name", required=True, help="name of the result (method llm:NAME)")
+    adapt.add_argument("--base", help="base causal LM: path or hub id (default: LLM_MODEL)")
+    adapt.add_argument("--lang", default="", help="language of the data (default: detect)")
+    adapt.add_argument("--budget-minutes", type=float, default=30.0, help="time for the search")
+    adapt.add_argument("--validation-share", type=float, default=0.2)
+    adapt.add_argument("--seed", type=int, default=0)
+    adapt.add_argument(
+        "--learning-rates", default="3e-4,1e-3", help="comma-separated learning rates to try"
+    )
+    adapt.add_argument("--ranks", default="8", help="comma-separated LoRA ranks to try")
+    adapt.add_argument("--epochs", default="1", help="comma-separated epochs per stage to try")
+    adapt.add_argument("--stages", type=int, default=2, help="gradual-unfreezing stages")
+    adapt.add_argument("--batch-size", type=int, default=4)
+    adapt.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def _numbers(text: str, kind: type[float] | type[int]) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise BadDataFile(f"not a comma-separated list of numbers: {text!r}") from exc
+
+
+async def _adapt(settings: Settings, args: argparse.Namespace) -> str:
+    from services.adapt import Adaptation, AdaptConfig
+    from services.language import detect_language
+
+    examples = load_summary_examples(Path(args.data))
+    language = args.lang or examples[0].language or detect_language(examples[0].text)
+    config = AdaptConfig(
+        name=args.name,
+        base=args.base or settings.llm_model,
+        language=language,
+        validation_share=args.validation_share,
+        seed=args.seed,
+        budget_minutes=args.budget_minutes,
+        learning_rates=_numbers(args.learning_rates, float),
+        ranks=_numbers(args.ranks, int),
+        epochs=_numbers(args.epochs, int),
+        stages=args.stages,
+        batch_size=args.batch_size,
+    )
+    adaptation = Adaptation(
+        config,
+        settings.llm_cache_dir,
+        say=lambda line: print(line, flush=True),
+        progress=not args.no_progress,
+    )
+    report = await asyncio.to_thread(adaptation.run, examples)
+    return f"saved {adaptation.directory}; use it with --method {report['method']}"
 
 
 def _run_bot(settings: Settings) -> None:
@@ -305,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval": _eval_summary,
         "generate": _generate,
         "ask": _generate,
+        "adapt": _adapt,
     }
     runner = runners[args.command]
     if args.command == "eval" and args.eval_command == "keywords":

@@ -20,7 +20,7 @@ from handlers.i18n import pick_language, t
 from handlers.inputs import message_text
 from handlers.render import escape, render_digest
 from services.chat_export import NotAnExport, parse_export
-from services.errors import CondensaError, EmptyInput
+from services.errors import CondensaError, EmptyInput, InputTooLarge
 from services.protocols import ChatMessage, DigestMaker, MessageArchive
 
 logger = logging.getLogger(__name__)
@@ -410,8 +410,6 @@ class DigestHandlers:
         limit = self._deps.limits.max_file_bytes
         try:
             if document.file_size and document.file_size > limit:
-                from services.errors import InputTooLarge
-
                 raise InputTooLarge(document.file_size, limit, unit="bytes")
             data = bytes(await (await document.get_file()).download_as_bytearray())
             export = await asyncio.to_thread(parse_export, data)

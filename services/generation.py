@@ -161,10 +161,27 @@ class TransformersEngine:
         partial.rename(target)
         return str(target)
 
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, name: str) -> TransformersEngine:
+        """An engine around a model already in memory (adaptation evaluates its work so)."""
+        engine = cls(name, Path(), allow_downloads=False)
+        engine._model, engine._tokenizer = model, tokenizer
+        return engine
+
+    def loaded(self) -> tuple[Any, Any]:
+        """(model, tokenizer), loading them first if needed."""
+        self.load()
+        return self._model, self._tokenizer
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text``."""
         self.load()
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_ids(self, prompt: Prompt) -> Any:
+        """The input ids generation starts from (chat template when the model has one)."""
+        self.load()
+        return self._input_ids(prompt)
 
     def _input_ids(self, prompt: Prompt) -> Any:
         if prompt.instruct and getattr(self._tokenizer, "chat_template", None):
@@ -424,8 +441,13 @@ class LLMSummarizer:
             text = self._run(text, language, count)
         return tidy_generated(text, language)
 
-    def _run(self, text: str, language: str, count: int) -> str:
+    @staticmethod
+    def prompt(text: str, language: str, count: int = 3) -> Prompt:
+        """The summary prompt (adaptation trains on exactly this)."""
         instruction = SUMMARY_PROMPTS.get(language, SUMMARY_PROMPTS["en"]).format(count=count)
-        prompt = Prompt(instruction, instruct=True, context=text)
+        return Prompt(instruction, instruct=True, context=text)
+
+    def _run(self, text: str, language: str, count: int) -> str:
+        prompt = self.prompt(text, language, count)
         tokens = min(self._limits.max_new_tokens, 40 * count + 20)
         return "".join(self._engine.stream(prompt, tokens, 0.0, threading.Event())).strip()

@@ -110,6 +110,21 @@ class GenerativeSummarizer(Protocol):
         ...
 
 
+ADAPTED_PREFIX = "llm:"
+
+
+class AdaptedSource(Protocol):
+    """Models adapted with ``condensa adapt`` (:class:`services.adapt.AdaptedModels`)."""
+
+    def names(self) -> list[str]:
+        """Names of the adapted models available now."""
+        ...
+
+    def summarizer(self, name: str) -> GenerativeSummarizer:
+        """The backend of model ``name``; raises ``ModelUnavailable`` when missing or broken."""
+        ...
+
+
 class SummaryService:
     """Summarizes text with a named method, off the event loop.
 
@@ -129,12 +144,14 @@ class SummaryService:
         max_chars: int = 100_000,
         default_method: str = "",
         generators: dict[str, GenerativeSummarizer] | None = None,
+        adapted: AdaptedSource | None = None,
     ) -> None:
         if not rankers:
             raise ValueError("at least one extractive ranker is required")
         self._executor = executor
         self._rankers = rankers
         self._generators = generators or {}
+        self._adapted = adapted
         self._max_chars = max_chars
         self._fallback = default_method if default_method in rankers else next(iter(rankers))
         known = {**rankers, **self._generators}
@@ -148,6 +165,8 @@ class SummaryService:
     def methods(self) -> list[str]:
         """Method names, default first."""
         names = [*self._rankers, *self._generators]
+        if self._adapted is not None:
+            names += [f"{ADAPTED_PREFIX}{name}" for name in self._adapted.names()]
         return [self._default, *(m for m in names if m != self._default)]
 
     async def summarize(self, text: str, options: SummaryOptions) -> Summary:
@@ -155,7 +174,8 @@ class SummaryService:
         if len(text) > self._max_chars:
             raise InputTooLarge(len(text), self._max_chars)
         method = options.method or self._default
-        if method not in self._rankers and method not in self._generators:
+        adapted = method.startswith(ADAPTED_PREFIX) and self._adapted is not None
+        if method not in self._rankers and method not in self._generators and not adapted:
             raise UnknownMethod(method, self.methods())
         return await self._executor.run(self._summarize_sync, text, options, method)
 
@@ -167,8 +187,11 @@ class SummaryService:
         count = sentence_count(total, options.length, options.sentences)
         note = requested = ""
         generator = self._generators.get(method)
-        if generator is not None:
+        if generator is not None or method.startswith(ADAPTED_PREFIX):
             try:
+                if generator is None:
+                    assert self._adapted is not None  # checked in summarize()
+                    generator = self._adapted.summarizer(method.removeprefix(ADAPTED_PREFIX))
                 written = generator.summarize(
                     prepared.sentences, prepared.language, options.length
                 )
@@ -199,6 +222,7 @@ def build_summary_service(
     default_method: str = "embedding",
     abstractive: GenerativeSummarizer | None = None,
     llm: GenerativeSummarizer | None = None,
+    adapted: AdaptedSource | None = None,
 ) -> SummaryService:
     """The service with every backend this installation has.
 
@@ -223,4 +247,5 @@ def build_summary_service(
         max_chars=max_chars,
         default_method=default_method,
         generators=generators,
+        adapted=adapted,
     )
