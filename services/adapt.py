@@ -331,10 +331,11 @@ class Adaptation:
                         time.monotonic() - started + (saved["result"]["seconds"] if saved else 0.0)
                     )
                     out_of_time = time.monotonic() > deadline
-                    result.stopped_early = stale >= self.config.patience or out_of_time
-                    result.finished = result.stopped_early or (
-                        stage == self.config.stages and epoch + 1 == epochs
+                    last = stage == self.config.stages and epoch + 1 == epochs
+                    result.stopped_early = not last and (
+                        stale >= self.config.patience or out_of_time
                     )
+                    result.finished = last or result.stopped_early
                     self._checkpoint(
                         checkpoint,
                         [lr, rank, epochs],
