@@ -76,8 +76,9 @@ def test_unfreezing_releases_layers_from_the_top() -> None:
     assert [stage_layers(30, 3, s) for s in (1, 2, 3)] == [20, 10, 0]
     assert layer_of("base_model.model.transformer.h.1.attn.c_attn.lora_A.default.weight") == 1
     assert layer_of("model.layers.17.self_attn.q_proj.lora_B.default.weight") == 17
-    with pytest.raises(BadDataFile, match="model name"):
-        tiny_config(Path(), name="Bad Name!")
+    for bad in ("Bad Name!", "hub", "x" * 33):
+        with pytest.raises(BadDataFile, match="model name"):
+            tiny_config(Path(), name=bad)
 
 
 def test_adapt_end_to_end_then_serve_it_as_a_summary_method(
