@@ -16,6 +16,8 @@ from itertools import combinations
 import numpy as np
 from scipy import sparse
 
+from services.text import tokenize_words
+
 TOPIC_METHODS = ("nmf", "lda")
 TOP_WORDS = 4
 MIN_TOPIC_SHARE = 0.5
@@ -34,8 +36,6 @@ class FoundTopic:
 def content_tokens(text: str, stop_words: frozenset[str]) -> list[str]:
     """Lower-case words of three letters or more that are neither stop words nor pieces of
     contractions ("n't")."""
-    from services.text import tokenize_words
-
     return [
         word
         for word in (w.lower() for w in tokenize_words(text))
