@@ -24,10 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.app import BotRuntime  # noqa: E402
-from bot.emulator import BotAPIEmulator  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from services.protocols import ChatMessage  # noqa: E402
-from services.text import split_sentences  # noqa: E402
+from playground.api import BotAPIEmulator  # noqa: E402
+from services.core.types import ChatMessage  # noqa: E402
+from services.text.splitting import split_sentences  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval"
 GROUP_ID = -1001000000001

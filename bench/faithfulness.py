@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.text import split_sentences  # noqa: E402
+from services.text.splitting import split_sentences  # noqa: E402
 
 _TOKEN = re.compile(r"\b(?:\d[\d.,]*|[A-ZÁÉÍÓÚÑ][\w'-]+)")
 

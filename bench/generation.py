@@ -47,8 +47,8 @@ def memory_bandwidth_gb_s() -> float:
 
 def worker(engine_name: str, tokens: int, cache: Path) -> dict[str, object]:
     """Measure one engine in this process."""
-    from services.generation import LlamaCppEngine, TransformersEngine, shipped_gguf
-    from services.protocols import Prompt
+    from services.core.types import Prompt
+    from services.llm.engines import LlamaCppEngine, TransformersEngine, shipped_gguf
 
     gguf = shipped_gguf()
     if engine_name == "llama.cpp":
@@ -89,9 +89,9 @@ def worker(engine_name: str, tokens: int, cache: Path) -> dict[str, object]:
 async def first_edit_through_bot(engine_name: str, cache: Path) -> float:
     """Seconds from a /generate update to the first streamed edit, through the emulator."""
     from bot.app import BotRuntime, build_services
-    from bot.emulator import BotAPIEmulator
     from bot.settings import Settings
-    from services.protocols import Prompt
+    from playground.api import BotAPIEmulator
+    from services.core.types import Prompt
 
     emulator = BotAPIEmulator()
     await emulator.start()
@@ -133,7 +133,7 @@ def main() -> None:
         result["first_edit_seconds"] = asyncio.run(first_edit_through_bot(args.worker, args.cache))
         print(json.dumps(result))
         return
-    from services.generation import llama_cpp_available
+    from services.llm.engines import llama_cpp_available
 
     engines = (["llama.cpp"] if llama_cpp_available() else []) + ["transformers"]
     bandwidth = memory_bandwidth_gb_s()

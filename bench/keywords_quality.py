@@ -22,10 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.evaluation import keyphrase_report, load_keyphrase_examples  # noqa: E402
-from services.executor import ModelExecutor  # noqa: E402
-from services.keywords import KeyBERTExtractor  # noqa: E402
-from services.lexicon import keyword_stop_words  # noqa: E402
+from services.core.executor import ModelExecutor  # noqa: E402
+from services.evaluation.data import load_keyphrase_examples  # noqa: E402
+from services.evaluation.keyphrases import keyphrase_report  # noqa: E402
+from services.keywords.extractor import KeyBERTExtractor  # noqa: E402
+from services.text.lexicon import keyword_stop_words  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval"
 SETS = {
@@ -37,7 +38,7 @@ SETS = {
 def stock_keybert() -> Callable[[str, str], list[str]]:
     from keybert import KeyBERT
 
-    from services.embeddings import load_sentence_model
+    from services.embeddings.models import load_sentence_model
 
     model = KeyBERT(model=load_sentence_model())
 

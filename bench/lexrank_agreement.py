@@ -22,11 +22,11 @@ from sumy.models.dom import Sentence  # noqa: E402
 from sumy.nlp.stemmers import Stemmer  # noqa: E402
 from sumy.summarizers.lex_rank import LexRankSummarizer  # noqa: E402
 
-from services.extractive import _WordTokenizer  # noqa: E402
-from services.language import language_name  # noqa: E402
-from services.lexicon import stop_words  # noqa: E402
-from services.lexrank import top_indices  # noqa: E402
-from services.summarization import LexRankRanker, prepare_text  # noqa: E402
+from services.summarize.prepared import prepare_text  # noqa: E402
+from services.summarize.rankers.lexrank import LexRankRanker, top_indices  # noqa: E402
+from services.summarize.rankers.sumy_family import _WordTokenizer  # noqa: E402
+from services.text.language import language_name  # noqa: E402
+from services.text.lexicon import stop_words  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval"
 SETS = (

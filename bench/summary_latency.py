@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.app import BotRuntime  # noqa: E402
-from bot.emulator import BotAPIEmulator  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from playground.api import BotAPIEmulator  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval" / "summ_en_cnndm_summeval100.jsonl"
 

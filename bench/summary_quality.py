@@ -20,15 +20,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.evaluation import (  # noqa: E402
+from services.core.executor import ModelExecutor  # noqa: E402
+from services.evaluation.data import load_summary_examples  # noqa: E402
+from services.evaluation.rouge import (  # noqa: E402
     evaluate_summarizer,
-    load_summary_examples,
     make_scorer,
     score_pair,
     summarize_scores,
 )
-from services.executor import ModelExecutor  # noqa: E402
-from services.summarization import build_summary_service  # noqa: E402
+from services.summarize.service import build_summary_service  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval"
 SETS = {

@@ -21,14 +21,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.extractive import (  # noqa: E402
-    EmbeddingRanker,
-    LeadRanker,
-    TextTeaserRanker,
-    sumy_rankers,
-)
-from services.summarization import LexRankRanker, PreparedText, prepare_text  # noqa: E402
-from services.text import tokenize_words  # noqa: E402
+from services.summarize.prepared import PreparedText, prepare_text  # noqa: E402
+from services.summarize.rankers.embedding import EmbeddingRanker  # noqa: E402
+from services.summarize.rankers.lead import LeadRanker  # noqa: E402
+from services.summarize.rankers.lexrank import LexRankRanker  # noqa: E402
+from services.summarize.rankers.sumy_family import sumy_rankers  # noqa: E402
+from services.summarize.rankers.textteaser import TextTeaserRanker  # noqa: E402
+from services.text.splitting import tokenize_words  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval" / "summ_en_cnndm_summeval100.jsonl"
 
@@ -49,8 +48,8 @@ def sumy_lexrank(text: PreparedText, count: int) -> list[int]:
     from sumy.nlp.stemmers import Stemmer
     from sumy.summarizers.lex_rank import LexRankSummarizer
 
-    from services.extractive import _WordTokenizer
-    from services.lexicon import stop_words
+    from services.summarize.rankers.sumy_family import _WordTokenizer
+    from services.text.lexicon import stop_words
 
     sentences = [Sentence(s, _WordTokenizer()) for s in text.sentences]
     summarizer = LexRankSummarizer(Stemmer("english"))

@@ -11,25 +11,28 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.settings import Settings
-from handlers import HandlerDeps, Limits, command_menus, register_handlers
+from handlers import HandlerDeps, Limits, command_menus, context_types, register_handlers
 from handlers.summary import SummaryHandlers
-from services.abstractive import GenerationSettings, Seq2SeqSummarizer
-from services.adapt import AdaptedModels
-from services.digest import DigestService
-from services.documents import ReaderLimits, SandboxedDocumentReader
-from services.executor import ModelExecutor
-from services.fetch import FetchPolicy, WebReader
-from services.generation import GenerationLimits, GenerationService, LLMSummarizer, choose_engine
-from services.keywords import KeyBERTExtractor
-from services.protocols import (
+from services.core.executor import ModelExecutor
+from services.core.protocols import (
     DigestMaker,
     DocumentReader,
     KeywordExtractor,
     Summarizer,
     TextGenerator,
 )
-from services.storage import SQLiteStore
-from services.summarization import build_summary_service
+from services.digest.chat_export import ChatExportReader
+from services.digest.service import DigestService
+from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
+from services.ingest.fetch import FetchPolicy, WebReader
+from services.keywords.extractor import KeyBERTExtractor
+from services.llm.adapt.serving import AdaptedModels
+from services.llm.engines import GenerationLimits, choose_engine
+from services.llm.service import GenerationService
+from services.llm.summarizer import LLMSummarizer
+from services.storage.sqlite import SQLiteStore
+from services.summarize.seq2seq import GenerationSettings, Seq2SeqSummarizer
+from services.summarize.service import build_summary_service
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +219,7 @@ class BotRuntime:
             .base_url(self.settings.bot_api_base_url)
             .base_file_url(self.settings.bot_api_file_url)
             .concurrent_updates(True)
+            .context_types(context_types())
             .rate_limiter(AIORateLimiter(max_retries=3))
             .post_init(self._post_init)
             .post_shutdown(self._post_shutdown)
@@ -235,6 +239,7 @@ class BotRuntime:
             links=WebReader(fetch_policy(self.settings), documents),
             archive=self.store,
             digests=self.services.digests,
+            exports=ChatExportReader(),
         )
         self.summary_handlers, digest_handlers = register_handlers(application, deps)
         if digest_handlers is not None:

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from bot.logging_setup import configure_logging
 from bot.settings import Settings
-from services.documents import read_text_document
-from services.errors import CondensaError
-from services.evaluation import BadDataFile, load_summary_examples
-from services.protocols import DocumentText, Length, SummaryOptions
+from services.core.errors import CondensaError
+from services.core.types import DocumentText, Length, SummaryOptions
+from services.evaluation.data import BadDataFile, load_summary_examples
+from services.ingest.documents import read_text_document
 
 logger = logging.getLogger(__name__)
 EXIT_REFUSED = 2
@@ -58,13 +58,10 @@ async def _read_document(settings: Settings, source: str) -> DocumentText:
 
 
 def _partial_line(document: DocumentText) -> str:
-    """The first line of a partial answer, or empty."""
-    if not document.truncated:
-        return ""
-    if document.pages_read is not None and document.pages is not None:
-        unit = "chapters" if document.kind == "epub" else "pages"
-        return f"Summary of the first part ({document.pages_read} of {document.pages} {unit})"
-    return "Summary of the first part of the document"
+    """The first line of a partial answer, or empty (the bot's English sentence)."""
+    from handlers.render import partial_note
+
+    return partial_note(document, "en")
 
 
 async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
@@ -114,7 +111,7 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> str:
     import threading
 
     from bot.app import build_services
-    from services.protocols import Prompt
+    from services.core.types import Prompt
 
     services = build_services(settings)
     if services.generator is None:  # pragma: no cover - build_services always makes one
@@ -137,7 +134,8 @@ async def _eval_keywords(settings: Settings, args: argparse.Namespace) -> str:
     from tqdm import tqdm
 
     from bot.app import build_services
-    from services.evaluation import keyphrase_report, load_keyphrase_examples
+    from services.evaluation.data import load_keyphrase_examples
+    from services.evaluation.keyphrases import keyphrase_report
 
     examples = load_keyphrase_examples(Path(args.data), args.limit)
     services = build_services(settings)
@@ -181,7 +179,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     from tqdm import tqdm
 
     from bot.app import build_services
-    from services.evaluation import evaluate_summarizer, summarize_scores
+    from services.evaluation.rouge import evaluate_summarizer, summarize_scores
 
     examples = load_summary_examples(Path(args.data), args.limit)
     services = build_services(settings)
@@ -295,8 +293,8 @@ def _numbers(text: str, kind: type[float] | type[int]) -> tuple[Any, ...]:
 
 
 async def _adapt(settings: Settings, args: argparse.Namespace) -> str:
-    from services.adapt import Adaptation, AdaptConfig
-    from services.language import detect_language
+    from services.llm.adapt.training import Adaptation, AdaptConfig
+    from services.text.language import detect_language
 
     examples = load_summary_examples(Path(args.data))
     language = args.lang or examples[0].language or detect_language(examples[0].text)
@@ -324,9 +322,11 @@ async def _adapt(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def _run_bot(settings: Settings) -> None:
-    from bot.run import run_playground, run_polling, run_webhook
+    from bot.run import run_polling, run_webhook
 
     if settings.telegram_bot_token is None:
+        from playground.local import run_playground
+
         asyncio.run(run_playground(settings))
     elif settings.webhook_url:
         asyncio.run(run_webhook(settings))
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         _run_bot(settings)
         return 0
     if args.command == "console":
-        from bot.run import run_console
+        from playground.local import run_console
 
         asyncio.run(run_console(settings))
         return 0

@@ -5,28 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import html
 import logging
-import re
 import signal
-import sys
-from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
-from pydantic import SecretStr
 from telegram import Update
 from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, BotRuntime
-from bot.emulator import BotAPIEmulator
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 
-def _stop_event() -> asyncio.Event:
+def stop_event() -> asyncio.Event:
     """An event set on SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,7 +32,7 @@ def _stop_event() -> asyncio.Event:
 
 async def run_polling(settings: Settings) -> None:
     """Long-poll the Bot API until SIGINT/SIGTERM."""
-    stop = _stop_event()
+    stop = stop_event()
     runtime = BotRuntime(settings)
     await runtime.start(polling=True)
     logger.info("polling %s", settings.telegram_api_url)
@@ -105,110 +99,4 @@ async def serve_webhook(settings: Settings, stop: asyncio.Event) -> None:
 
 async def run_webhook(settings: Settings) -> None:
     """Webhook mode until SIGINT/SIGTERM."""
-    await serve_webhook(settings, _stop_event())
-
-
-async def start_local_bot(settings: Settings) -> tuple[BotAPIEmulator, BotRuntime]:
-    """The built-in emulator and the real bot polling it (no token needed)."""
-    emulator = BotAPIEmulator()
-    url = await emulator.start()
-    local = settings.model_copy(
-        update={"telegram_bot_token": SecretStr(emulator.token), "telegram_api_url": url}
-    )
-    runtime = BotRuntime(local)
-    await runtime.start(polling=True, poll_timeout=2)
-    await emulator.polling_started.wait()
-    return emulator, runtime
-
-
-async def run_playground(settings: Settings) -> None:
-    """No token: the bot against its emulator, with the chat page in a browser."""
-    from bot.playground import Playground, ui_language
-
-    stop = _stop_event()
-    emulator, runtime = await start_local_bot(settings)
-    playground = Playground(emulator, ui_language())
-    url = await playground.start(settings.playground_host, settings.playground_port)
-    print(
-        f"No TELEGRAM_BOT_TOKEN is set, so Condensa runs locally against its built-in Bot API "
-        f"emulator.\nOpen {url} to chat with it (a private chat and a group).\n"
-        "Set TELEGRAM_BOT_TOKEN in .env to run the real bot. Ctrl-C stops.",
-        flush=True,
-    )
-    try:
-        await stop.wait()
-    finally:
-        await playground.stop()
-        await runtime.stop()
-        await emulator.stop()
-
-
-_TAG_RE = re.compile(r"<[^>]+>")
-
-
-def html_to_console(text: str) -> str:
-    """Telegram HTML as plain console text."""
-    return html.unescape(_TAG_RE.sub("", text))
-
-
-async def run_console(settings: Settings) -> None:
-    """No token: run the real bot against the built-in emulator and chat with it here.
-
-    Each line typed is a message; ``/paste`` starts a multi-line message ended by a line with a
-    single ``.``; ``/forward`` does the same as a forwarded message. Ctrl-D quits.
-    """
-    from bot.playground import ui_language
-
-    emulator, runtime = await start_local_bot(settings)
-    user = emulator.add_user(1000, "You", language_code=ui_language())
-    chat = emulator.private_chat(user)
-
-    def show(event: str, payload: dict[str, Any]) -> None:
-        if event != "call" or payload.get("method") not in ("sendMessage", "editMessageText"):
-            return
-        result = payload.get("result") or {}
-        edited = " (edited)" if payload["method"] == "editMessageText" else ""
-        print(f"\nCondensa{edited}:\n{result.get('text', '')}\n", flush=True)
-
-    emulator.add_listener(show)
-    print(
-        "No TELEGRAM_BOT_TOKEN is set, so Condensa runs locally against its built-in Bot API "
-        "emulator.\nType a message (try /help), '/paste' for a multi-line text ended by a line "
-        "with a single '.', '/forward' to forward one; Ctrl-D quits.\n"
-        "Set TELEGRAM_BOT_TOKEN in .env to run the real bot.",
-        flush=True,
-    )
-    try:
-        while True:
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line:
-                break
-            line = line.rstrip("\n")
-            if line in ("/paste", "/forward"):
-                lines = []
-                while True:
-                    more = await asyncio.to_thread(sys.stdin.readline)
-                    if not more or more.strip() == ".":
-                        break
-                    lines.append(more.rstrip("\n"))
-                forward = (
-                    {"id": 2000, "is_bot": False, "first_name": "Someone"}
-                    if line == "/forward"
-                    else None
-                )
-                await emulator.send_text(chat, user, "\n".join(lines), forward_from=forward)
-            elif line.strip():
-                await emulator.send_text(chat, user, line)
-        # Let replies to the last input arrive before leaving.
-        await asyncio.sleep(settings.forward_batch_seconds + 0.5)
-        with contextlib.suppress(TimeoutError):
-            await emulator.wait_until(
-                lambda: (
-                    runtime.services.executor is None or runtime.services.executor.in_flight == 0
-                ),
-                timeout=60,
-            )
-        await asyncio.sleep(0.5)
-    finally:
-        await runtime.stop()
-        await emulator.stop()
+    await serve_webhook(settings, stop_event())

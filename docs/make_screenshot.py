@@ -15,9 +15,10 @@ sys.path.insert(0, str(REPO))
 
 from playwright.async_api import async_playwright  # noqa: E402
 
-from bot.playground import CHROMIUM_FLAGS, Playground  # noqa: E402
-from bot.run import start_local_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from playground.local import start_local_bot  # noqa: E402
+from playground.web import Playground  # noqa: E402
+from tests.browser import CHROMIUM_FLAGS  # noqa: E402
 
 
 async def main() -> None:

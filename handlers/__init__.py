@@ -6,15 +6,18 @@ never import model libraries; ``tests/test_architecture.py`` enforces it.
 
 from __future__ import annotations
 
+from telegram import Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
+from handlers.chat_context import ChatSettingsLoader, context_types
 from handlers.deps import HandlerDeps, Limits
 from handlers.digest import DigestHandlers
 from handlers.errors import on_error
@@ -23,7 +26,7 @@ from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
 from handlers.start import StartHandlers, command_menus
 from handlers.summary import SummaryHandlers
 
-__all__ = ["HandlerDeps", "Limits", "command_menus", "register_handlers"]
+__all__ = ["HandlerDeps", "Limits", "command_menus", "context_types", "register_handlers"]
 
 
 def register_handlers(
@@ -37,6 +40,7 @@ def register_handlers(
     settings = SettingsHandlers(deps)
     generate = GenerateHandlers(deps)
     private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(Update, ChatSettingsLoader(deps.store)), group=-1)
     application.add_handler(CommandHandler("start", start.start))
     application.add_handler(CommandHandler("help", start.help))
     application.add_handler(CommandHandler("summary", summary.summary_command))
@@ -71,9 +75,9 @@ def _register_digests(
     application: Application,  # type: ignore[type-arg]
     deps: HandlerDeps,
 ) -> DigestHandlers | None:
-    if deps.archive is None or deps.digests is None:
+    if deps.archive is None or deps.digests is None or deps.exports is None:
         return None
-    digest = DigestHandlers(deps, deps.archive, deps.digests)
+    digest = DigestHandlers(deps, deps.archive, deps.digests, deps.exports)
     for name, callback in (
         ("digest", digest.digest),
         ("digest_on", digest.digest_on),

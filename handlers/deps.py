@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.protocols import (
+from services.core.protocols import (
     DigestMaker,
     DocumentReader,
+    ExportReader,
     KeywordExtractor,
     LinkReader,
     MessageArchive,
@@ -39,8 +40,9 @@ class HandlerDeps:
     keywords: KeywordExtractor
     store: Store
     limits: Limits
+    documents: DocumentReader
+    links: LinkReader
     generator: TextGenerator | None = None
-    documents: DocumentReader | None = None
-    links: LinkReader | None = None
     archive: MessageArchive | None = None
     digests: DigestMaker | None = None
+    exports: ExportReader | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import re
@@ -12,20 +11,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from telegram import Chat, ChatFullInfo, ChatMemberUpdated, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes, JobQueue
+from telegram.ext import Application, JobQueue
 
+from handlers.chat_context import CondensaContext, is_chat_admin
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
-from handlers.i18n import pick_language, t
+from handlers.i18n import pick_language, t, tn
 from handlers.inputs import message_text
 from handlers.render import escape, render_digest
-from services.chat_export import NotAnExport, parse_export
-from services.errors import CondensaError, EmptyInput, InputTooLarge
-from services.protocols import ChatMessage, DigestMaker, MessageArchive
+from services.core.errors import CondensaError, EmptyInput, InputTooLarge, NotAnExport
+from services.core.protocols import DigestMaker, ExportReader, MessageArchive
+from services.core.types import ChatMessage
 
 logger = logging.getLogger(__name__)
 
-ADMIN_STATUSES = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 GONE_STATUSES = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 _RANGE_RE = re.compile(r"^(?P<number>\d{1,6})(?P<unit>[hd]?)$", re.I)
@@ -86,25 +85,21 @@ def display_name(user: User | None) -> str:
 class DigestHandlers:
     """Everything about group digests; inert when the archive or digest service is missing."""
 
-    def __init__(self, deps: HandlerDeps, archive: MessageArchive, digests: DigestMaker) -> None:
+    def __init__(
+        self,
+        deps: HandlerDeps,
+        archive: MessageArchive,
+        digests: DigestMaker,
+        exports: ExportReader,
+    ) -> None:
         self._deps = deps
         self._archive = archive
         self._digests = digests
+        self._exports = exports
         self._running: set[int] = set()
 
-    async def _language(self, chat_id: int, user: User | None) -> str:
-        preferences = await self._deps.store.get_preferences(chat_id)
-        return pick_language(preferences.language, user.language_code if user else None)
-
-    async def _is_admin(self, bot: object, chat_id: int, user_id: int) -> bool:
-        try:
-            member = await bot.get_chat_member(chat_id, user_id)  # type: ignore[attr-defined]
-        except TelegramError:
-            return False
-        return member.status in ADMIN_STATUSES
-
     async def _group_context(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, admins_only: bool
+        self, update: Update, context: CondensaContext, admins_only: bool
     ) -> tuple[Message, Chat, User, str] | None:
         message, chat, user = (
             update.effective_message,
@@ -113,18 +108,18 @@ class DigestHandlers:
         )
         if message is None or chat is None or user is None:
             return None
-        language = await self._language(chat.id, user)
+        language = context.chat_settings.language
         if chat.type not in GROUP_TYPES:
             await message.reply_text(t("groups_only", language), do_quote=True)
             return None
-        if admins_only and not await self._is_admin(context.bot, chat.id, user.id):
+        if admins_only and not await is_chat_admin(context.bot, chat.id, user.id):
             await message.reply_text(t("admins_only", language), do_quote=True)
             return None
         return message, chat, user, language
 
     # ------------------------------------------------------------------ keeping messages
 
-    async def record(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def record(self, update: Update, context: CondensaContext) -> None:
         """Keep a group message (or its edit) when digests are on in that group."""
         message = update.effective_message
         chat = update.effective_chat
@@ -152,7 +147,7 @@ class DigestHandlers:
             ]
         )
 
-    async def digest_on(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def digest_on(self, update: Update, context: CondensaContext) -> None:
         """Admins: start keeping this group's messages; explain privacy mode if it hides them."""
         found = await self._group_context(update, context, admins_only=True)
         if found is None:
@@ -160,13 +155,13 @@ class DigestHandlers:
         message, chat, _, language = found
         await self._archive.set_digest_enabled(chat.id, True)
         text = t("digest_enabled", language, days=self._deps.limits.digest_retention_days)
-        if not context.bot.can_read_all_group_messages and not await self._is_admin(
+        if not context.bot.can_read_all_group_messages and not await is_chat_admin(
             context.bot, chat.id, context.bot.id
         ):
             text += "\n\n" + t("digest_privacy", language)
         await message.reply_text(text, do_quote=True)
 
-    async def digest_off(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def digest_off(self, update: Update, context: CondensaContext) -> None:
         """Admins: stop digests and delete the group's kept messages and schedule."""
         found = await self._group_context(update, context, admins_only=True)
         if found is None:
@@ -179,7 +174,7 @@ class DigestHandlers:
 
     # ------------------------------------------------------------------ digests
 
-    async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def digest(self, update: Update, context: CondensaContext) -> None:
         """``/digest`` [N | Nh | Nd]: keyphrases, topics, quotes and a word cloud."""
         found = await self._group_context(update, context, admins_only=False)
         if found is None:
@@ -273,7 +268,7 @@ class DigestHandlers:
 
     # ------------------------------------------------------------------ schedules
 
-    async def schedule(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def schedule(self, update: Update, context: CondensaContext) -> None:
         """Admins: ``/schedule HH:MM [Area/City]`` or ``/schedule off``."""
         found = await self._group_context(update, context, admins_only=True)
         if found is None:
@@ -324,7 +319,7 @@ class DigestHandlers:
                 self._purge, interval=dt.timedelta(days=1), first=5, name=_PURGE_JOB
             )
 
-    async def _scheduled(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _scheduled(self, context: CondensaContext) -> None:
         job = context.job
         if job is None or job.chat_id is None:
             return
@@ -340,7 +335,7 @@ class DigestHandlers:
         except TelegramError as exc:
             logger.warning("scheduled digest for %s failed: %s", chat.id, exc)
 
-    async def _purge(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _purge(self, context: CondensaContext) -> None:
         await self.purge()
 
     async def purge(self) -> int:
@@ -353,7 +348,7 @@ class DigestHandlers:
 
     # ------------------------------------------------------------------ privacy
 
-    async def opt_out(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def opt_out(self, update: Update, context: CondensaContext) -> None:
         """A member's messages stop being kept, and those kept are deleted."""
         found = await self._group_context(update, context, admins_only=False)
         if found is None:
@@ -361,10 +356,10 @@ class DigestHandlers:
         message, chat, user, language = found
         deleted = await self._archive.set_opt_out(chat.id, user.id, True)
         await message.reply_text(
-            t("optout_done", language, name=user.first_name, count=deleted), do_quote=True
+            tn("optout_done", deleted, language, name=user.first_name), do_quote=True
         )
 
-    async def opt_in(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def opt_in(self, update: Update, context: CondensaContext) -> None:
         """Undo /optout."""
         found = await self._group_context(update, context, admins_only=False)
         if found is None:
@@ -373,7 +368,7 @@ class DigestHandlers:
         await self._archive.set_opt_out(chat.id, user.id, False)
         await message.reply_text(t("optin_done", language, name=user.first_name), do_quote=True)
 
-    async def forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def forget(self, update: Update, context: CondensaContext) -> None:
         """Delete everything kept about the member in this group."""
         found = await self._group_context(update, context, admins_only=False)
         if found is None:
@@ -381,10 +376,10 @@ class DigestHandlers:
         message, chat, user, language = found
         deleted = await self._archive.forget_user(chat.id, user.id)
         await message.reply_text(
-            t("forget_done", language, name=user.first_name, count=deleted), do_quote=True
+            tn("forget_done", deleted, language, name=user.first_name), do_quote=True
         )
 
-    async def membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def membership(self, update: Update, context: CondensaContext) -> None:
         """Removed from a group: delete everything about it and its schedule."""
         change: ChatMemberUpdated | None = update.my_chat_member
         if change is None or change.chat.type not in GROUP_TYPES:
@@ -396,7 +391,7 @@ class DigestHandlers:
 
     # ------------------------------------------------------------------ history import
 
-    async def import_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def import_export(self, update: Update, context: CondensaContext) -> None:
         """An admin sends a Telegram Desktop export (result.json or its zip) with ``/import``."""
         message, chat, user = (
             update.effective_message,
@@ -405,14 +400,14 @@ class DigestHandlers:
         )
         if message is None or chat is None or user is None or message.document is None:
             return
-        language = await self._language(chat.id, user)
+        language = context.chat_settings.language
         document = message.document
         limit = self._deps.limits.max_file_bytes
         try:
             if document.file_size and document.file_size > limit:
                 raise InputTooLarge(document.file_size, limit, unit="bytes")
             data = bytes(await (await document.get_file()).download_as_bytearray())
-            export = await asyncio.to_thread(parse_export, data)
+            export = await self._exports.read_export(data)
         except NotAnExport:
             await message.reply_text(t("import_bad", language), do_quote=True)
             return
@@ -429,7 +424,7 @@ class DigestHandlers:
         else:
             await message.reply_text(t("import_unknown_chat", language), do_quote=True)
             return
-        if not await self._is_admin(context.bot, target, user.id):
+        if not await is_chat_admin(context.bot, target, user.id):
             await message.reply_text(t("admins_only", language), do_quote=True)
             return
         if not (await self._archive.digest_settings(target)).enabled:
@@ -441,7 +436,7 @@ class DigestHandlers:
         ]
         saved = await self._archive.save_messages(rows)
         await message.reply_text(
-            t("import_done", language, count=saved, title=export.title or str(target)),
+            tn("import_done", saved, language, title=export.title or str(target)),
             do_quote=True,
         )
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
-from handlers.i18n import MESSAGES, pick_language, t
+from handlers.chat_context import CondensaContext
+from handlers.i18n import message_ids, pick_language, t, tn
 from handlers.render import escape
-from services.documents import DocumentUnreadable
-from services.errors import (
+from services.core.errors import (
     Busy,
     CondensaError,
+    DocumentUnreadable,
     EmptyInput,
     FetchBlocked,
     InputTooLarge,
@@ -36,7 +36,13 @@ def error_sentence(error: CondensaError, language: str) -> str:
         return escape(t("err_busy", language))
     if isinstance(error, InputTooShort):
         return escape(
-            t("err_too_short", language, sentences=error.sentences, minimum=error.minimum)
+            tn(
+                "err_too_short",
+                error.sentences,
+                language,
+                sentences=error.sentences,
+                minimum=error.minimum,
+            )
         )
     if isinstance(error, InputTooLarge):
         if error.unit == "bytes" and error.limit >= TELEGRAM_DOWNLOAD_LIMIT:
@@ -54,7 +60,7 @@ def error_sentence(error: CondensaError, language: str) -> str:
     if isinstance(error, DocumentUnreadable):
         return (
             escape(t(f"err_{error.reason}", language))
-            if f"err_{error.reason}" in MESSAGES
+            if f"err_{error.reason}" in message_ids(language)
             else escape(t("err_damaged", language))
         )
     if isinstance(error, UnsupportedFormat):
@@ -70,7 +76,7 @@ def error_sentence(error: CondensaError, language: str) -> str:
     return escape(t("err_generic", language))
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: CondensaContext) -> None:
     """Log any unhandled exception and tell the user, without a traceback, that it failed."""
     logger.error("unhandled error while processing an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:

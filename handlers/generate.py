@@ -8,16 +8,17 @@ import threading
 
 from telegram import Message, Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
+from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
-from handlers.i18n import pick_language, t
+from handlers.i18n import t
 from handlers.inputs import command_arguments, message_text, read_document
 from handlers.progress import WorkInProgress
 from handlers.render import escape, pack_blocks, paragraph_blocks, split_plain
-from services.errors import CondensaError
-from services.protocols import Prompt, TextGenerator
+from services.core.errors import CondensaError
+from services.core.protocols import TextGenerator
+from services.core.types import Prompt
 
 logger = logging.getLogger(__name__)
 CURSOR = " ▌"
@@ -31,32 +32,24 @@ class GenerateHandlers:
         self._deps = deps
         self._running: dict[int, threading.Event] = {}
 
-    async def _language(self, update: Update) -> str:
-        chat = update.effective_chat
-        preferences = await self._deps.store.get_preferences(chat.id) if chat else None
-        user = update.effective_user
-        return pick_language(
-            preferences.language if preferences else None, user.language_code if user else None
-        )
-
-    async def generate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def generate(self, update: Update, context: CondensaContext) -> None:
         """Continue the text after the command."""
         message = update.effective_message
         if message is None:
             return
-        language = await self._language(update)
+        language = context.chat_settings.language
         text = command_arguments(message)
         if not text:
             await message.reply_text(t("no_input_generate", language), do_quote=True)
             return
         await self._run(message, Prompt(text, instruct=False), language)
 
-    async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def ask(self, update: Update, context: CondensaContext) -> None:
         """Answer a question; with a reply, about the replied-to message or text file."""
         message = update.effective_message
         if message is None:
             return
-        language = await self._language(update)
+        language = context.chat_settings.language
         question = command_arguments(message)
         reference = ""
         replied = message.reply_to_message
@@ -80,12 +73,12 @@ class GenerateHandlers:
         prompt = Prompt(question or t("ask_default_instruction", language), True, reference)
         await self._run(message, prompt, language)
 
-    async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def cancel(self, update: Update, context: CondensaContext) -> None:
         """Stop the generation running in this chat."""
         message = update.effective_message
         if message is None:
             return
-        language = await self._language(update)
+        language = context.chat_settings.language
         running = self._running.get(message.chat_id)
         if running is None:
             await message.reply_text(t("cancel_none", language), do_quote=True)

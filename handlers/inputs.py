@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from telegram import Bot, Document, Message
 
-from services.documents import TEXT_EXTENSIONS, read_text_document
-from services.errors import InputTooLarge, UnsupportedFormat
-from services.fetch import find_link
-from services.protocols import DocumentReader, DocumentText, LinkReader
+from services.core.errors import InputTooLarge
+from services.core.protocols import DocumentReader, LinkReader
+from services.core.types import DocumentText
 
 
 @dataclass(frozen=True)
@@ -35,17 +33,10 @@ def message_text(message: Message) -> str:
     return message.text or message.caption or ""
 
 
-def is_text_document(document: Document) -> bool:
-    """Whether a document looks like plain text by its name and declared type."""
-    suffix = PurePosixPath(document.file_name or "").suffix.lower()
-    mime = (document.mime_type or "").lower()
-    return suffix in TEXT_EXTENSIONS and (not mime or mime.startswith("text/"))
-
-
 async def read_document(
-    bot: Bot, document: Document, max_bytes: int, reader: DocumentReader | None
+    bot: Bot, document: Document, max_bytes: int, reader: DocumentReader
 ) -> InputText:
-    """Download a document and read its text (in the reader's sandbox when there is one).
+    """Download a document and read its text (in the reader's sandbox).
 
     Raises:
         InputTooLarge: the file is over ``max_bytes`` (Telegram's bot download limit).
@@ -55,20 +46,16 @@ async def read_document(
     name = document.file_name or "document"
     if document.file_size and document.file_size > max_bytes:
         raise InputTooLarge(document.file_size, max_bytes, unit="bytes")
-    if reader is None and not is_text_document(document):
-        raise UnsupportedFormat(PurePosixPath(name).suffix.lower() or (document.mime_type or "?"))
     file = await bot.get_file(document.file_id)
     data = bytes(await file.download_as_bytearray())
-    if reader is None:
-        return InputText(read_text_document(data, name), "document", name)
     read = await reader.read(data, name)
     return InputText(read.text, "document", name, read)
 
 
-async def read_link_or_text(text: str, source: str, links: LinkReader | None) -> InputText:
+async def read_link_or_text(text: str, source: str, links: LinkReader) -> InputText:
     """A message that is (mostly) a link becomes the linked page; any other text stays."""
-    url = find_link(text) if links is not None else None
-    if links is None or url is None:
+    url = links.find_link(text)
+    if url is None:
         return InputText(text, source)
     name, document = await links.read_link(url)
     return InputText(document.text, "link", name, document)
@@ -78,8 +65,8 @@ async def resolve_input(
     message: Message,
     bot: Bot,
     max_file_bytes: int,
-    reader: DocumentReader | None = None,
-    links: LinkReader | None = None,
+    reader: DocumentReader,
+    links: LinkReader,
 ) -> InputText | None:
     """The input of /summary or /keywords, in order: arguments (a link is fetched), a document
     the command is the caption of, the replied-to document or text. None when there is

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from telegram.constants import MessageLimit
 
-from handlers.i18n import t
+from handlers.i18n import t, tn
 from handlers.inputs import InputText
-from services.protocols import ChatDigest, ChatMessage, KeywordResult, Summary
+from services.core.types import ChatDigest, ChatMessage, DocumentText, KeywordResult, Summary
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
 _BOUNDARIES = (
@@ -131,24 +131,32 @@ def document_heading(source: InputText, language: str) -> tuple[str, str]:
         return source.name, ""
     parts = [source.name]
     if document.pages is not None:
-        unit = "chapters" if document.kind == "epub" else "pages"
-        parts.append(t(f"count_{unit}", language, count=f"{document.pages:,}"))
-    parts.append(t("count_words", language, count=f"{document.words:,}"))
-    note = ""
-    if document.truncated:
-        if document.pages_read is not None and document.pages is not None:
-            unit = "chapters" if document.kind == "epub" else "pages"
-            note = t(f"partial_{unit}", language, read=document.pages_read, total=document.pages)
-        else:
-            note = t("partial_text", language)
-    return " · ".join(parts), note
+        parts.append(tn(f"count_{document.page_unit}", document.pages, language))
+    parts.append(tn("count_words", document.words, language))
+    return " · ".join(parts), partial_note(document, language)
+
+
+def partial_note(document: DocumentText, language: str) -> str:
+    """The note "Summary of the first part (40 of 212 pages): …" when only part was read."""
+    if not document.truncated:
+        return ""
+    if document.pages_read is not None and document.pages is not None:
+        return tn(
+            f"partial_{document.page_unit}",
+            document.pages,
+            language,
+            read=document.pages_read,
+            total=document.pages,
+        )
+    return t("partial_text", language)
 
 
 def render_summary(summary: Summary, language: str, title: str = "", note: str = "") -> list[str]:
     """The messages of a summary reply: an optional title and note, the heading, the text."""
     percent = round(100 * summary.compression)
-    heading = t(
+    heading = tn(
         "summary_heading",
+        summary.source_sentences,
         language,
         method=escape(method_label(summary.method)),
         kept=len(summary.sentences),
@@ -234,8 +242,8 @@ def render_digest(
         t(
             "digest_heading",
             language,
-            count=f"{digest.message_count:,}",
-            people=digest.participants,
+            messages=tn("count_messages", digest.message_count, language),
+            people=tn("count_people", digest.participants, language),
             start=_day(digest.first_date, timezone_name),
             end=_day(digest.last_date, timezone_name),
         )
@@ -250,7 +258,7 @@ def render_digest(
                 "digest_topic_line",
                 language,
                 words=escape(", ".join(topic.words)),
-                count=topic.message_count,
+                messages=tn("count_messages", topic.message_count, language),
             )
             block = f"{number}. <b>{line}</b>"
             if topic.quote is not None:

@@ -6,19 +6,18 @@ import logging
 from dataclasses import replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
 
+from handlers.chat_context import CondensaContext, is_chat_admin
 from handlers.deps import HandlerDeps
 from handlers.i18n import UI_LANGUAGES, pick_language, t
 from handlers.render import escape, method_label
-from services.protocols import ChatPreferences, Length
+from services.core.types import ChatPreferences, Length
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "cfg"
-_ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 
 
 def _button(label: str, selected: bool, data: str) -> InlineKeyboardButton:
@@ -71,35 +70,31 @@ class SettingsHandlers:
             reply_language=t(f"language_{preferences.language or 'auto'}", language),
         )
 
-    async def show(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def show(self, update: Update, context: CondensaContext) -> None:
         """Send the settings keyboard for this chat."""
         message = update.effective_message
         chat = update.effective_chat
         if message is None or chat is None:
             return
-        preferences = await self._deps.store.get_preferences(chat.id)
-        user = update.effective_user
-        language = pick_language(preferences.language, user.language_code if user else None)
+        preferences, language = context.chat_settings.preferences, context.chat_settings.language
         await message.reply_html(
             self._title(preferences, language),
             reply_markup=self._keyboard(preferences, language),
             do_quote=False,
         )
 
-    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_button(self, update: Update, context: CondensaContext) -> None:
         """Apply a pressed settings button and redraw the keyboard."""
         query = update.callback_query
         chat = update.effective_chat
         if query is None or chat is None or query.data is None:
             return
         user = query.from_user
-        preferences = await self._deps.store.get_preferences(chat.id)
-        language = pick_language(preferences.language, user.language_code)
-        if chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-            member = await context.bot.get_chat_member(chat.id, user.id)
-            if member.status not in _ADMIN_STATUSES:
-                await query.answer(t("settings_admins_only", language), show_alert=True)
-                return
+        preferences, language = context.chat_settings.preferences, context.chat_settings.language
+        in_group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+        if in_group and not await is_chat_admin(context.bot, chat.id, user.id):
+            await query.answer(t("settings_admins_only", language), show_alert=True)
+            return
         updated = self._apply(preferences, query.data)
         if updated is None:
             await query.answer(t("settings_invalid", language))

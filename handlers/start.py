@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from telegram import BotCommand, Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
+from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
-from handlers.i18n import UI_LANGUAGES, pick_language, t
+from handlers.i18n import UI_LANGUAGES, t
 
 COMMANDS = (
     "summary",
@@ -48,22 +48,22 @@ class StartHandlers:
     def __init__(self, deps: HandlerDeps) -> None:
         self._deps = deps
 
-    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def start(self, update: Update, context: CondensaContext) -> None:
         """Say what the bot does, in the user's language."""
-        await self._send_help(update, include_group=False)
+        await self._send_help(update, context, include_group=False)
 
-    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def help(self, update: Update, context: CondensaContext) -> None:
         """Explain the commands; in groups, explain privacy mode too."""
-        await self._send_help(update, include_group=True)
+        await self._send_help(update, context, include_group=True)
 
-    async def _send_help(self, update: Update, include_group: bool) -> None:
+    async def _send_help(
+        self, update: Update, context: CondensaContext, include_group: bool
+    ) -> None:
         message = update.effective_message
         chat = update.effective_chat
         if message is None or chat is None:
             return
-        preferences = await self._deps.store.get_preferences(chat.id)
-        user = update.effective_user
-        language = pick_language(preferences.language, user.language_code if user else None)
+        language = context.chat_settings.language
         text = t("start", language)
         if include_group and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
             text += t("help_group", language)

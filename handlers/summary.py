@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Message, Update
-from telegram.ext import ContextTypes
 
+from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t
@@ -24,9 +24,8 @@ from handlers.inputs import (
 )
 from handlers.progress import WorkInProgress
 from handlers.render import document_heading, render_keywords, render_summary
-from services.errors import CondensaError, InputTooLarge
-from services.fetch import find_link
-from services.protocols import ChatPreferences, SummaryOptions
+from services.core.errors import CondensaError, InputTooLarge
+from services.core.types import ChatPreferences, SummaryOptions
 
 logger = logging.getLogger(__name__)
 
@@ -53,25 +52,25 @@ class SummaryHandlers:
         self._deps = deps
         self._batches: dict[tuple[int, int], _Batch] = {}
 
-    async def _context(self, update: Update) -> tuple[Message, ChatPreferences, str] | None:
+    @staticmethod
+    def _context(
+        update: Update, context: CondensaContext
+    ) -> tuple[Message, ChatPreferences, str] | None:
         message = update.effective_message
-        chat = update.effective_chat
-        if message is None or chat is None:
+        if message is None or update.effective_chat is None:
             return None
-        preferences = await self._deps.store.get_preferences(chat.id)
-        user = update.effective_user
-        language = pick_language(preferences.language, user.language_code if user else None)
-        return message, preferences, language
+        settings = context.chat_settings
+        return message, settings.preferences, settings.language
 
-    async def summary_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def summary_command(self, update: Update, context: CondensaContext) -> None:
         """Summarize the command's text, the replied-to message, or a text file."""
         await self._command(update, context, "summary")
 
-    async def keywords_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def keywords_command(self, update: Update, context: CondensaContext) -> None:
         """Rank the key phrases of the command's text, the replied-to message, or a text file."""
         await self._command(update, context, "keywords")
 
-    async def caption_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def caption_command(self, update: Update, context: CondensaContext) -> None:
         """A document sent with ``/summary`` or ``/keywords`` as its caption."""
         message = update.effective_message
         if message is None:
@@ -84,10 +83,8 @@ class SummaryHandlers:
             return
         await self._command(update, context, match.group("command").lower())
 
-    async def _command(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, kind: str
-    ) -> None:
-        resolved = await self._context(update)
+    async def _command(self, update: Update, context: CondensaContext, kind: str) -> None:
+        resolved = self._context(update, context)
         if resolved is None:
             return
         message, preferences, language = resolved
@@ -142,9 +139,9 @@ class SummaryHandlers:
         if len(source.text) > limit:
             raise InputTooLarge(len(source.text), limit)
 
-    async def private_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def private_document(self, update: Update, context: CondensaContext) -> None:
         """A document sent in a private chat without a command is summarized."""
-        resolved = await self._context(update)
+        resolved = self._context(update, context)
         if resolved is None:
             return
         message, preferences, language = resolved
@@ -164,15 +161,15 @@ class SummaryHandlers:
             message, language, lambda: self._summarize(source, preferences, language)
         )
 
-    async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def private_text(self, update: Update, context: CondensaContext) -> None:
         """Long or forwarded text in a private chat: batch it briefly, then summarize it."""
-        resolved = await self._context(update)
+        resolved = self._context(update, context)
         if resolved is None:
             return
-        message, _, language = resolved
+        message, preferences, language = resolved
         text = message_text(message)
-        if self._deps.links is not None and find_link(text):
-            await self._link(message, text, language)
+        if self._deps.links.find_link(text):
+            await self._link(message, text, preferences, language)
             return
         forwarded = message.forward_origin is not None
         key = (message.chat_id, message.from_user.id if message.from_user else 0)
@@ -185,9 +182,9 @@ class SummaryHandlers:
             return
         self._enqueue(key, message)
 
-    async def _link(self, message: Message, text: str, language: str) -> None:
-        preferences = await self._deps.store.get_preferences(message.chat_id)
-
+    async def _link(
+        self, message: Message, text: str, preferences: ChatPreferences, language: str
+    ) -> None:
         async def work() -> list[str]:
             source = await read_link_or_text(text, "message", self._deps.links)
             return await self._summarize(source, preferences, language)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.app import BotRuntime, Services
-from bot.emulator import BotAPIEmulator
 from bot.settings import Settings
+from playground.api import BotAPIEmulator
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 

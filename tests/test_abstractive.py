@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.abstractive import (
+from services.core.executor import ModelExecutor
+from services.core.types import Length, SummaryOptions
+from services.summarize.prepared import prepare_text
+from services.summarize.seq2seq import (
     GenerationSettings,
     Seq2SeqSummarizer,
     chunk_sentences,
     tidy_generated,
 )
-from services.executor import ModelExecutor
-from services.protocols import Length, SummaryOptions
-from services.summarization import build_summary_service, prepare_text
+from services.summarize.service import build_summary_service
 from tests.conftest import ENGLISH_ARTICLE
 
 

@@ -9,21 +9,21 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.emulator import BotAPIEmulator
-from services.adapt import (
+from playground.api import BotAPIEmulator
+from services.core.executor import ModelExecutor
+from services.core.types import SummaryOptions
+from services.evaluation.data import BadDataFile, load_summary_examples
+from services.keywords.extractor import KeyBERTExtractor
+from services.llm.adapt.serving import AdaptedModels
+from services.llm.adapt.training import (
     Adaptation,
     AdaptConfig,
-    AdaptedModels,
     layer_of,
     split_examples,
     stage_layers,
 )
-from services.evaluation import BadDataFile, load_summary_examples
-from services.executor import ModelExecutor
-from services.generation import GenerationLimits
-from services.keywords import KeyBERTExtractor
-from services.protocols import SummaryOptions
-from services.summarization import build_summary_service
+from services.llm.engines import GenerationLimits
+from services.summarize.service import build_summary_service
 from tests.conftest import ENGLISH_ARTICLE, BotFactory
 
 SENTENCES = ENGLISH_ARTICLE.split(". ")

@@ -16,21 +16,17 @@ from scipy import sparse
 
 from handlers.digest import parse_range, parse_schedule, schedule_time
 from handlers.render import MAX_LENGTH, message_link, render_digest, short_quote, telegram_length
-from services.chat_export import NotAnExport, bot_api_chat_id, flatten_text, parse_export
-from services.digest import DigestService, drop_enclosed
-from services.errors import EmptyInput, InputTooLarge
-from services.executor import ModelExecutor
-from services.keywords import (
-    KeyBERTExtractor,
-    PhraseEmbeddingCache,
-    candidate_counts,
-    top_candidates,
-)
-from services.lexicon import keyword_stop_words
-from services.protocols import ChatDigest, ChatMessage, Topic
-from services.storage import MIGRATIONS, SQLiteStore
-from services.topics import find_topics, npmi_coherence
-from services.wordcloud_image import render_word_cloud
+from services.core.errors import EmptyInput, InputTooLarge, NotAnExport
+from services.core.executor import ModelExecutor
+from services.core.types import ChatDigest, ChatMessage, Topic
+from services.digest.chat_export import bot_api_chat_id, flatten_text, parse_export
+from services.digest.service import DigestService, drop_enclosed
+from services.digest.topics import find_topics, npmi_coherence
+from services.digest.wordcloud import render_word_cloud
+from services.keywords.candidates import candidate_counts, top_candidates
+from services.keywords.extractor import KeyBERTExtractor, PhraseEmbeddingCache
+from services.storage.sqlite import MIGRATIONS, SQLiteStore
+from services.text.lexicon import keyword_stop_words
 from tests.chat_samples import CHESS, GARDEN, two_topic_chat
 
 CHAT = -1001234567890
@@ -166,7 +162,7 @@ def test_a_digest_counts_messages_and_quotes_real_ones() -> None:
         pattern = re.compile(rf"\b{re.escape(phrase)}\b")
         assert count == sum(bool(pattern.search(m.text.lower())) for m in messages), phrase
     assert {"chess", "tomato"} <= set(phrases) | {w for p in phrases for w in p.split()}
-    assert all(quote in messages for quote in digest.quotes)
+    assert all(topic.quote in messages for topic in digest.topics if topic.quote is not None)
     with pytest.raises(EmptyInput):
         service.digest_sync(messages[:2])
 

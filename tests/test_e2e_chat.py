@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from bot.app import Services
-from bot.emulator import BotAPIEmulator, parse_html
-from services.errors import Busy
-from services.executor import ModelExecutor
-from services.keywords import KeyBERTExtractor
-from services.protocols import KeywordResult, Summary, SummaryOptions
-from services.summarization import PreparedText, SummaryService, build_summary_service
+from playground.api import BotAPIEmulator
+from playground.parser import parse_html
+from services.core.errors import Busy
+from services.core.executor import ModelExecutor
+from services.core.types import KeywordResult, Summary, SummaryOptions
+from services.keywords.extractor import KeyBERTExtractor
+from services.summarize.prepared import PreparedText
+from services.summarize.service import SummaryService, build_summary_service
 from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE, BotFactory
 
 
@@ -462,7 +464,7 @@ async def test_abstractive_method_through_the_bot(
     tiny_bart: Any,
     available: bool,
 ) -> None:
-    from services.abstractive import GenerationSettings, Seq2SeqSummarizer
+    from services.summarize.seq2seq import GenerationSettings, Seq2SeqSummarizer
 
     model = str(tiny_bart) if available else "no-such/model"
     executor = ModelExecutor(1, 4)

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from bot.app import BotRuntime, Services
-from bot.emulator import BotAPIEmulator
-from services.digest import DigestService
-from services.executor import ModelExecutor
-from services.keywords import KeyBERTExtractor
-from services.storage import SQLiteStore
-from services.summarization import build_summary_service
+from playground.api import BotAPIEmulator
+from services.core.executor import ModelExecutor
+from services.digest.service import DigestService
+from services.keywords.extractor import KeyBERTExtractor
+from services.storage.sqlite import SQLiteStore
+from services.summarize.service import build_summary_service
 from tests.chat_samples import two_topic_chat
 from tests.conftest import BotFactory
 
@@ -185,7 +185,7 @@ async def test_edits_update_and_optout_forget_change_the_next_digest(
     assert authors == {"Ana"}
 
     text, _, _ = await ask_digest(emulator, group, "/digest 100")
-    assert "20 messages from 1 people" in text
+    assert "20 messages from 1 person " in text
 
     reply = await command(emulator, group, "Carla", "/optin")
     assert "again" in reply["text"]

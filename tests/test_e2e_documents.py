@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import Services
-from bot.emulator import BotAPIEmulator
-from services.executor import ModelExecutor
-from services.keywords import KeyBERTExtractor
-from services.summarization import build_summary_service
+from playground.api import BotAPIEmulator
+from services.core.executor import ModelExecutor
+from services.keywords.extractor import KeyBERTExtractor
+from services.summarize.service import build_summary_service
 from tests import document_files as files
 from tests.conftest import BotFactory
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bot.app import Services
-from bot.emulator import BotAPIEmulator
-from services.errors import Busy
-from services.protocols import KeywordResult, Prompt, Summary, SummaryOptions
+from playground.api import BotAPIEmulator
+from services.core.errors import Busy
+from services.core.types import KeywordResult, Prompt, Summary, SummaryOptions
 from tests.conftest import BotFactory
 
 
@@ -176,8 +176,9 @@ async def test_a_real_engine_streams_through_the_bot_to_the_end(
     tiny_gpt2: Any,
     tmp_path: Any,
 ) -> None:
-    from services.executor import ModelExecutor
-    from services.generation import GenerationLimits, GenerationService, TransformersEngine
+    from services.core.executor import ModelExecutor
+    from services.llm.engines import GenerationLimits, TransformersEngine
+    from services.llm.service import GenerationService
 
     engine = TransformersEngine(str(tiny_gpt2), tmp_path)
     generator = GenerationService(engine, ModelExecutor(1, 1), GenerationLimits(max_new_tokens=30))

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from services.evaluation import (
-    BadDataFile,
-    SpanishTokenizer,
-    bootstrap,
-    load_summary_examples,
-    make_scorer,
-    score_pair,
-)
+from services.evaluation.data import BadDataFile, load_summary_examples
+from services.evaluation.rouge import SpanishTokenizer, bootstrap, make_scorer, score_pair
 from tests.conftest import ENGLISH_ARTICLE
 
 
@@ -110,7 +104,7 @@ def test_eval_summary_refuses_a_bad_file_with_exit_2(
 
 
 def test_keyphrase_scores_on_a_hand_made_example() -> None:
-    from services.evaluation import PhraseNormalizer, keyphrase_scores, present_gold
+    from services.evaluation.keyphrases import PhraseNormalizer, keyphrase_scores, present_gold
 
     normalize = PhraseNormalizer("en")
     gold = ["neural networks", "learning", "support vector machine"]

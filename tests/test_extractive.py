@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.executor import ModelExecutor
-from services.extractive import LeadRanker, TextTeaserRanker, looks_like_title, sumy_rankers
-from services.protocols import SummaryOptions
-from services.summarization import PreparedText, build_summary_service, prepare_text
-from services.text import tokenize_words
+from services.core.executor import ModelExecutor
+from services.core.types import SummaryOptions
+from services.summarize.prepared import PreparedText, prepare_text
+from services.summarize.rankers.lead import LeadRanker
+from services.summarize.rankers.sumy_family import looks_like_title, sumy_rankers
+from services.summarize.rankers.textteaser import TextTeaserRanker
+from services.summarize.service import build_summary_service
+from services.text.splitting import tokenize_words
 from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE
 
 TINY = [
@@ -86,7 +89,7 @@ async def test_every_method_runs_through_the_service(text: str) -> None:
 
 
 def test_embedding_ranker_prefers_early_central_sentences_and_avoids_repeats() -> None:
-    from services.extractive import EmbeddingRanker
+    from services.summarize.rankers.embedding import EmbeddingRanker
 
     sentences = [
         "The council approved a tram network for the city.",
@@ -101,8 +104,8 @@ def test_embedding_ranker_prefers_early_central_sentences_and_avoids_repeats() -
 
 
 def test_embedding_ranker_falls_back_to_tf_idf_without_a_model() -> None:
-    from services.errors import ModelUnavailable
-    from services.extractive import EmbeddingRanker
+    from services.core.errors import ModelUnavailable
+    from services.summarize.rankers.embedding import EmbeddingRanker
 
     def missing() -> None:
         raise ModelUnavailable("all-MiniLM-L6-v2", "not installed")
@@ -114,7 +117,7 @@ def test_embedding_ranker_falls_back_to_tf_idf_without_a_model() -> None:
 def test_pacsum_and_mmr_on_a_hand_built_matrix() -> None:
     import numpy as np
 
-    from services.centrality import mmr_select, pacsum_scores
+    from services.summarize.rankers.centrality import mmr_select, pacsum_scores
 
     similarity = np.array(
         [

@@ -17,12 +17,12 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from bot.app import Services
-from bot.emulator import BotAPIEmulator
-from services.documents import ReaderLimits, SandboxedDocumentReader
-from services.errors import FetchBlocked, UnsupportedFormat
-from services.executor import ModelExecutor
-from services.fetch import FetchPolicy, WebReader, fetch_url, find_link
-from services.summarization import build_summary_service
+from playground.api import BotAPIEmulator
+from services.core.errors import FetchBlocked, UnsupportedFormat
+from services.core.executor import ModelExecutor
+from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
+from services.ingest.fetch import FetchPolicy, WebReader, fetch_url, find_link
+from services.summarize.service import build_summary_service
 from tests import document_files as files
 from tests.conftest import BotFactory
 

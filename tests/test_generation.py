@@ -8,20 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import Busy, ModelUnavailable
-from services.executor import ModelExecutor
-from services.generation import (
+from services.core.errors import Busy, ModelUnavailable
+from services.core.executor import ModelExecutor
+from services.core.types import Length, Prompt, SummaryOptions
+from services.llm.engines import (
     GenerationLimits,
-    GenerationService,
     LlamaCppEngine,
-    LLMSummarizer,
     TransformersEngine,
     chat_messages,
     choose_engine,
     plain_prompt,
 )
-from services.protocols import Length, Prompt, SummaryOptions
-from services.summarization import build_summary_service, prepare_text
+from services.llm.service import GenerationService
+from services.llm.summarizer import LLMSummarizer
+from services.summarize.prepared import prepare_text
+from services.summarize.service import build_summary_service
 from tests.conftest import ENGLISH_ARTICLE
 
 

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from bot.logging_setup import RedactingFormatter
 from bot.settings import Settings
-from services.documents import decode_text, read_text_document
-from services.errors import UnsupportedFormat
-from services.protocols import ChatPreferences, Length
-from services.storage import MIGRATIONS, SQLiteStore
+from services.core.errors import UnsupportedFormat
+from services.core.types import ChatPreferences, Length
+from services.ingest.documents import decode_text, read_text_document
+from services.storage.sqlite import MIGRATIONS, SQLiteStore
 
 
 def test_settings_defaults_and_derived_urls(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from services.executor import ModelExecutor
-from services.keywords import KeyBERTExtractor, candidate_phrases
-from services.lexicon import keyword_stop_words
+from services.core.executor import ModelExecutor
+from services.keywords.candidates import candidate_counts
+from services.keywords.extractor import KeyBERTExtractor
+from services.text.lexicon import keyword_stop_words
 from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE
 
 
 def test_candidates_are_runs_of_content_words() -> None:
     text = "The new tram network of the city, and the parking tax. Night buses double!"
-    assert candidate_phrases(text, keyword_stop_words("en")) == [
+    assert list(candidate_counts(text, keyword_stop_words("en"))) == [
         "tram network",
         "tram",
         "network",
@@ -27,7 +28,7 @@ def test_candidates_are_runs_of_content_words() -> None:
 
 def test_long_runs_give_trigrams_and_numbers_break_runs() -> None:
     text = "quantum dot laser diode array module costs 450 euros"
-    assert candidate_phrases(text, frozenset()) == [
+    assert list(candidate_counts(text, frozenset())) == [
         "quantum dot laser",
         "dot laser diode",
         "laser diode array",

@@ -11,10 +11,11 @@ from sumy.nlp.stemmers import Stemmer
 from sumy.summarizers.lex_rank import LexRankSummarizer
 from sumy.utils import get_stop_words
 
-from services.lexrank import lexrank_scores, top_indices
-from services.protocols import Length
-from services.summarization import LexRankRanker, prepare_text, sentence_count
-from services.text import tokenize_words
+from services.core.types import Length
+from services.summarize.prepared import prepare_text
+from services.summarize.rankers.lexrank import LexRankRanker, lexrank_scores, top_indices
+from services.summarize.service import sentence_count
+from services.text.splitting import tokenize_words
 from tests.conftest import ENGLISH_ARTICLE, SHARED_EVAL, SPANISH_ARTICLE
 
 

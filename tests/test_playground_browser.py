@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from bot.app import Services
-from bot.emulator import BotAPIEmulator
-from bot.playground import CHROMIUM_FLAGS, Playground
-from services.digest import DigestService
-from services.executor import ModelExecutor
-from services.keywords import KeyBERTExtractor
-from services.summarization import build_summary_service
+from playground.api import BotAPIEmulator
+from playground.web import Playground
+from services.core.executor import ModelExecutor
+from services.digest.service import DigestService
+from services.keywords.extractor import KeyBERTExtractor
+from services.summarize.service import build_summary_service
+from tests.browser import CHROMIUM_FLAGS
 from tests.conftest import BotFactory
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.emulator import parse_html
 from handlers.render import escape, pack_blocks, render_keywords, render_summary, split_plain
-from services.protocols import Keyphrase, KeywordResult, Summary
+from playground.parser import parse_html
+from services.core.types import Keyphrase, KeywordResult, Summary
 
 
 def test_escape_neutralizes_html() -> None:

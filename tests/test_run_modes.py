@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.emulator import BotAPIEmulator
 from bot.run import SECRET_HEADER, serve_webhook
+from playground.api import BotAPIEmulator
 from tests.conftest import make_settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.language import detect_language
-from services.text import chunk_words, clean_text, split_sentences, tokenize_words
+from services.text.language import detect_language
+from services.text.splitting import chunk_words, clean_text, split_sentences, tokenize_words
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,157 @@
+"""Simulated Telegram users: they send, edit, forward, upload and press buttons as people do."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from playground.parser import utf16_len
+from playground.state import EmulatorState
+
+_COMMAND_RE = re.compile(r"^/[a-zA-Z0-9_]{1,32}(?:@[a-zA-Z0-9_]{3,32})?")
+
+
+class SimulatedUsers(EmulatorState):
+    """The "client side" of the emulator: each method plays a user action and queues the
+    update the bot will receive."""
+
+    async def push_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Queue an update of ``kind`` ("message", "callback_query", …) for the bot."""
+        update = {"update_id": next(self._update_ids), kind: payload}
+        self._updates.append(update)
+        await self._notify("update", update)
+        return update
+
+    def _base_message(
+        self,
+        chat: dict[str, Any],
+        sender: dict[str, Any],
+        reply_to: dict[str, Any] | None,
+        thread_id: int | None,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(chat["id"]),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": sender,
+        }
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        if reply_to is not None:
+            message["reply_to_message"] = {
+                k: v for k, v in self._public(reply_to).items() if k != "reply_to_message"
+            }
+        return message
+
+    async def send_text(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        text: str,
+        *,
+        reply_to: dict[str, Any] | None = None,
+        forward_from: dict[str, Any] | None = None,
+        thread_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A user writes ``text`` in ``chat``; commands get their ``bot_command`` entity."""
+        message = self._base_message(chat, user, reply_to, thread_id)
+        message["text"] = text
+        command = _COMMAND_RE.match(text)
+        if command:
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
+            ]
+        if forward_from is not None:
+            message["forward_origin"] = {
+                "type": "user",
+                "date": int(time.time()) - 60,
+                "sender_user": forward_from,
+            }
+        self.messages[(chat["id"], message["message_id"])] = message
+        if self.bot_sees(chat, message):
+            await self.push_update("message", message)
+        return message
+
+    async def edit_text(self, chat: dict[str, Any], message_id: int, text: str) -> dict[str, Any]:
+        """A user edits one of their messages."""
+        message = dict(self.messages[(chat["id"], message_id)])
+        message["text"] = text
+        message["edit_date"] = int(time.time())
+        self.messages[(chat["id"], message_id)] = message
+        if self.bot_sees(chat, message):
+            await self.push_update("edited_message", message)
+        return message
+
+    async def send_document(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        data: bytes,
+        file_name: str,
+        mime_type: str = "application/octet-stream",
+        *,
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+        declared_size: int | None = None,
+        thread_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A user sends a file (optionally captioned, e.g. with ``/summary``)."""
+        stored = self.store_file(data, file_name, declared_size)
+        message = self._base_message(chat, user, reply_to, thread_id)
+        message["document"] = {
+            "file_id": stored.file_id,
+            "file_unique_id": f"U{stored.file_id}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": stored.size,
+        }
+        if caption:
+            message["caption"] = caption
+            command = _COMMAND_RE.match(caption)
+            if command:
+                message["caption_entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
+                ]
+        self.messages[(chat["id"], message["message_id"])] = message
+        if self.bot_sees(chat, message):
+            await self.push_update("message", message)
+        return message
+
+    async def press_button(
+        self, chat: dict[str, Any], user: dict[str, Any], message_id: int, data: str
+    ) -> str:
+        """A user presses an inline button of a bot message; returns the callback query id."""
+        message = self.messages.get((chat["id"], message_id))
+        if message is None:
+            raise KeyError(f"no message {message_id} in chat {chat['id']}")
+        buttons = [
+            b for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row
+        ]
+        if not any(b.get("callback_data") == data for b in buttons):
+            raise ValueError(f"message {message_id} has no button with data {data!r}")
+        query_id = str(next(self._callback_ids))
+        query = {
+            "id": query_id,
+            "from": user,
+            "chat_instance": str(chat["id"]),
+            "message": self._public(message),
+            "data": data,
+        }
+        self.callback_queries[query_id] = query
+        await self.push_update("callback_query", query)
+        return query_id
+
+    async def remove_bot(self, chat: dict[str, Any], by: dict[str, Any]) -> None:
+        """An admin removes the bot from a group (a ``my_chat_member`` update)."""
+        await self.push_update(
+            "my_chat_member",
+            {
+                "chat": chat,
+                "from": by,
+                "date": int(time.time()),
+                "old_chat_member": {"status": "member", "user": self.bot_user},
+                "new_chat_member": {"status": "left", "user": self.bot_user},
+            },
+        )

@@ -1,0 +1,1 @@
+"""What every capability shares: value types, protocols, domain errors, the bounded executor."""

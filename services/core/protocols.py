@@ -1,0 +1,185 @@
+"""The typed interfaces between handlers and services: one ``Protocol`` per capability."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, runtime_checkable
+
+from services.core.types import (
+    ChatDigest,
+    ChatExport,
+    ChatMessage,
+    ChatPreferences,
+    DigestSettings,
+    DocumentText,
+    KeywordResult,
+    Prompt,
+    Summary,
+    SummaryOptions,
+)
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """Turns text into a :class:`Summary`."""
+
+    async def summarize(self, text: str, options: SummaryOptions) -> Summary:
+        """Summarize ``text``; raise a :class:`services.core.errors.CondensaError` on bad input."""
+        ...
+
+    def methods(self) -> list[str]:
+        """Method names a chat may choose, default first."""
+        ...
+
+
+@runtime_checkable
+class KeywordExtractor(Protocol):
+    """Ranks the keyphrases of a text."""
+
+    async def extract(self, text: str, top_n: int = 10, language: str = "") -> KeywordResult:
+        """Return up to ``top_n`` keyphrases of ``text``, best first."""
+        ...
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    """Streams what a language model writes."""
+
+    def stream(
+        self, prompt: Prompt, cancel: threading.Event, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """Yield text pieces; raise ``Busy`` at once when full; stop when ``cancel`` is set."""
+        ...
+
+
+@runtime_checkable
+class DocumentReader(Protocol):
+    """Turns a file's bytes into text, safely."""
+
+    async def read(self, data: bytes, name: str) -> DocumentText:
+        """Text of ``data`` (a file called ``name``); raises a ``CondensaError`` otherwise."""
+        ...
+
+
+@runtime_checkable
+class LinkReader(Protocol):
+    """Fetches a link safely and reads its main text."""
+
+    async def read_link(self, url: str) -> tuple[str, DocumentText]:
+        """(display name, text) of ``url``; raises ``FetchBlocked`` and friends otherwise."""
+        ...
+
+    def find_link(self, text: str) -> str | None:
+        """The URL a message is about (one it is, or mostly is), else None."""
+        ...
+
+
+@runtime_checkable
+class ExportReader(Protocol):
+    """Reads a Telegram Desktop chat export (``result.json`` or its zip), safely."""
+
+    async def read_export(self, data: bytes) -> ChatExport:
+        """The exported chat; raises ``NotAnExport`` or ``InputTooLarge`` otherwise."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingBackend(Protocol):
+    """A sentence-embedding model: documents and short phrases to unit-length vectors.
+
+    Attributes:
+        name: a short stable name ("minilm", "e5"), used as a cache key.
+    """
+
+    name: str
+
+    def embed(self, documents: list[str], verbose: bool = False) -> Any:
+        """An (n, d) float array of unit-length embeddings of ``documents`` (passages)."""
+        ...
+
+    def embed_phrases(self, phrases: list[str]) -> Any:
+        """An (n, d) float array of unit-length embeddings of short phrases (queries)."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistent per-chat state."""
+
+    async def get_preferences(self, chat_id: int) -> ChatPreferences:
+        """Preferences of a chat (defaults when it never chose)."""
+        ...
+
+    async def set_preferences(self, chat_id: int, preferences: ChatPreferences) -> None:
+        """Save a chat's preferences."""
+        ...
+
+    async def close(self) -> None:
+        """Release the underlying connection."""
+        ...
+
+
+@runtime_checkable
+class DigestMaker(Protocol):
+    """Turns a window of group messages into a :class:`ChatDigest` and a word cloud."""
+
+    async def digest(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
+        """Digest ``messages`` (oldest first); raise ``EmptyInput`` when there is too little."""
+        ...
+
+    async def word_cloud(self, digest: ChatDigest) -> bytes:
+        """A PNG image of the digest's keyphrases sized by how often they came up."""
+        ...
+
+
+@runtime_checkable
+class MessageArchive(Protocol):
+    """Group messages kept for digests, with the privacy rules that govern them."""
+
+    async def digest_settings(self, chat_id: int) -> DigestSettings:
+        """A group's digest settings (disabled when never set)."""
+        ...
+
+    async def set_digest_enabled(self, chat_id: int, enabled: bool) -> None:
+        """Turn storing and digests on or off for a group (off deletes its messages)."""
+        ...
+
+    async def set_schedule(self, chat_id: int, schedule: str, timezone: str) -> None:
+        """Store a daily digest time ("" to switch it off)."""
+        ...
+
+    async def scheduled_chats(self) -> list[DigestSettings]:
+        """Every enabled group with a schedule."""
+        ...
+
+    async def mark_digest(self, chat_id: int, last_date: int) -> None:
+        """Remember the newest message date a digest covered."""
+        ...
+
+    async def save_messages(self, messages: list[ChatMessage]) -> int:
+        """Insert or update (edits) messages, skipping opted-out authors; returns how many."""
+        ...
+
+    async def messages(
+        self, chat_id: int, last: int | None = None, since: int | None = None
+    ) -> list[ChatMessage]:
+        """A window of a group's messages, oldest first: the newest ``last`` or those after
+        ``since`` (Unix time)."""
+        ...
+
+    async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
+        """Record a user's choice; opting out deletes their messages. Returns rows deleted."""
+        ...
+
+    async def forget_user(self, chat_id: int, user_id: int) -> int:
+        """Delete every stored message of a user in a group; returns how many."""
+        ...
+
+    async def forget_chat(self, chat_id: int) -> None:
+        """Delete everything stored about a group."""
+        ...
+
+    async def purge_stored_before(self, cutoff: int) -> int:
+        """Delete messages stored before Unix time ``cutoff``; returns how many."""
+        ...

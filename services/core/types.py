@@ -1,0 +1,204 @@
+"""The values handlers and services exchange: options, results, messages, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Length(StrEnum):
+    """How long a summary should be."""
+
+    SHORT = "short"
+    MEDIUM = "medium"
+    LONG = "long"
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """What a caller asks of a summarizer.
+
+    Attributes:
+        method: backend name ("lexrank", …); empty means the service default.
+        length: short / medium / long, mapped to a sentence count by the service.
+        sentences: an explicit sentence count that overrides ``length``.
+        language: ISO 639-1 code of the text; empty means detect it.
+    """
+
+    method: str = ""
+    length: Length = Length.MEDIUM
+    sentences: int | None = None
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A finished summary.
+
+    Attributes:
+        method: the backend that produced it (after any fallback).
+        language: ISO 639-1 code of the source text.
+        sentences: the summary, one sentence per item (extractive ones in document order).
+        source_sentences: how many sentences the source had.
+        source_chars: characters in the source text.
+        note: why the result differs from the request (a fallback), or empty.
+        requested_method: the method asked for when a fallback replaced it, else empty.
+    """
+
+    method: str
+    language: str
+    sentences: list[str]
+    source_sentences: int
+    source_chars: int
+    note: str = ""
+    requested_method: str = ""
+
+    @property
+    def text(self) -> str:
+        """The summary as one string, a sentence per line."""
+        return "\n".join(self.sentences)
+
+    @property
+    def compression(self) -> float:
+        """Share of the source sentences kept (0–1)."""
+        return len(self.sentences) / self.source_sentences if self.source_sentences else 0.0
+
+
+@dataclass(frozen=True)
+class Keyphrase:
+    """A ranked keyphrase with its relevance score (higher is better)."""
+
+    phrase: str
+    score: float
+
+
+@dataclass(frozen=True)
+class KeywordResult:
+    """Keyphrases of a text, best first."""
+
+    language: str
+    keyphrases: list[Keyphrase] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatPreferences:
+    """What a chat chose in /settings. Empty strings mean "use the default"."""
+
+    method: str = ""
+    length: Length = Length.MEDIUM
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to generate from.
+
+    Attributes:
+        text: the prompt (mode "continue") or the user's question/instruction ("instruct").
+        instruct: use the model's chat template with a user turn (instruct models).
+        context: text the instruction refers to (a replied-to message), or empty.
+        system: a system message for instruct mode, or empty.
+    """
+
+    text: str
+    instruct: bool = True
+    context: str = ""
+    system: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """The text of a document and what it was.
+
+    Attributes:
+        text: the extracted text (possibly only the first part).
+        kind: one of :data:`SUPPORTED`.
+        pages: pages (PDF) or chapters (EPUB) in the whole document, when known.
+        words: words in the whole extracted text before any cut.
+        pages_read: pages or chapters the text covers when it was cut, else None.
+        truncated: only the first part of the document is in ``text``.
+    """
+
+    text: str
+    kind: str
+    pages: int | None
+    words: int
+    pages_read: int | None = None
+    truncated: bool = False
+
+    @property
+    def page_unit(self) -> str:
+        """What ``pages`` counts: "chapters" for EPUB, else "pages"."""
+        return "chapters" if self.kind == "epub" else "pages"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One stored group message.
+
+    Attributes:
+        chat_id: the group.
+        message_id: its id in the group (links point at it).
+        user_id: the author (0 when unknown).
+        author: the author's display name.
+        date: Unix time it was sent.
+        text: its text or caption.
+    """
+
+    chat_id: int
+    message_id: int
+    user_id: int
+    author: str
+    date: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """A group's digest switch, schedule and the point the previous digest reached."""
+
+    chat_id: int
+    enabled: bool = False
+    schedule: str = ""
+    timezone: str = ""
+    last_digest_date: int = 0
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of a digest: a few words, how many messages, and its most typical message."""
+
+    words: list[str]
+    message_count: int
+    quote: ChatMessage | None = None
+
+
+@dataclass(frozen=True)
+class ChatDigest:
+    """What a window of group messages was about.
+
+    Attributes:
+        language: ISO 639-1 code of most of the messages.
+        message_count: messages in the window.
+        participants: distinct authors.
+        first_date / last_date: Unix times of the oldest and newest message.
+        keyphrases: (phrase, number of messages it came up in), best first.
+        topics: 3–6 topics when the window allows it.
+    """
+
+    language: str
+    message_count: int
+    participants: int
+    first_date: int
+    last_date: int
+    keyphrases: list[tuple[str, int]] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChatExport:
+    """One exported chat: its Bot API id (when the export says), title and text messages."""
+
+    chat_id: int | None
+    title: str
+    messages: list[ChatMessage] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Group digests: the service, topics, the word cloud and Telegram Desktop chat exports."""

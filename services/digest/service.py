@@ -1,0 +1,147 @@
+"""Digests of group conversations: keyphrases with counts, topics, quotes and a word cloud."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+from services.core.errors import EmptyInput
+from services.core.executor import ModelExecutor
+from services.core.types import ChatDigest, ChatMessage, Topic
+from services.digest.topics import find_topics
+from services.digest.wordcloud import render_word_cloud
+from services.keywords.candidates import prior_weight, run_ngrams
+from services.keywords.extractor import KeyBERTExtractor
+from services.summarize.rankers.centrality import mmr_select
+from services.text.language import detect_language
+from services.text.lexicon import keyword_stop_words
+from services.text.splitting import clean_text
+
+MIN_MESSAGES = 3
+
+
+_LANGUAGE_SAMPLE_CHARS = 20_000
+
+
+class DigestService:
+    """The :class:`services.core.protocols.DigestMaker`: KeyBERT-style phrases over a whole window.
+
+    Every message contributes each 1–3-gram of its content-word runs once; the most frequent
+    candidates are embedded (cached across digests); the window's centre is their
+    frequency-weighted mean; phrases are ranked by closeness to it times log frequency and
+    diversified by MMR. This embeds a few hundred phrases instead of every message, which
+    keeps a 10,000-message digest within seconds on two cores.
+
+    Args:
+        executor: the bounded executor the work runs in.
+        keywords: the extractor whose per-language embedding models and cache are used.
+        top_n: keyphrases per digest.
+        max_candidates: phrases embedded per digest.
+        topic_method: "nmf" or "lda" (:mod:`services.digest.topics`).
+        diversity: MMR diversity of the keyphrases.
+    """
+
+    def __init__(
+        self,
+        executor: ModelExecutor,
+        keywords: KeyBERTExtractor,
+        top_n: int = 10,
+        max_candidates: int = 300,
+        topic_method: str = "nmf",
+        diversity: float = 0.3,
+    ) -> None:
+        self._executor = executor
+        self._keywords = keywords
+        self._top_n = top_n
+        self._max_candidates = max_candidates
+        self._topic_method = topic_method
+        self._diversity = diversity
+
+    async def digest(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
+        """Digest ``messages`` (oldest first); raise ``EmptyInput`` when there is too little."""
+        return await self._executor.run(self.digest_sync, messages, language)
+
+    async def word_cloud(self, digest: ChatDigest) -> bytes:
+        """A PNG of the digest's keyphrases sized by how often they came up."""
+        return await self._executor.run(render_word_cloud, dict(digest.keyphrases))
+
+    def digest_sync(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
+        """:meth:`digest` on the calling thread."""
+        kept = [(m, clean_text(m.text)) for m in messages]
+        kept = [(m, text) for m, text in kept if text.strip()]
+        if len(kept) < MIN_MESSAGES:
+            raise EmptyInput("too few messages")
+        texts = [text for _, text in kept]
+        lang = language or detect_language(_language_sample(texts))
+        stop_words = keyword_stop_words(lang)
+        document_frequency: Counter[str] = Counter()
+        for text in texts:
+            document_frequency.update(run_ngrams(text, stop_words))
+        keyphrases = self._keyphrases(document_frequency, lang)
+        topics = [
+            Topic(found.words, len(found.members), kept[found.representative][0])
+            if found.representative is not None
+            else Topic(found.words, len(found.members))
+            for found in find_topics(texts, stop_words, self._topic_method)
+        ]
+        window = [m for m, _ in kept]
+        return ChatDigest(
+            language=lang,
+            message_count=len(window),
+            participants=len({m.user_id or m.author for m in window}),
+            first_date=min(m.date for m in window),
+            last_date=max(m.date for m in window),
+            keyphrases=keyphrases,
+            topics=topics,
+        )
+
+    def _keyphrases(self, frequency: Counter[str], language: str) -> list[tuple[str, int]]:
+        repeated = {p: n for p, n in frequency.items() if n >= 2} or dict(frequency)
+        repeated = drop_enclosed(repeated)
+        pool = sorted(repeated, key=lambda p: (-prior_weight(p, repeated[p]), p))
+        pool = pool[: self._max_candidates]
+        if not pool:
+            return []
+        vectors = self._keywords.embed_phrases(pool, language)
+        counts = np.array([repeated[p] for p in pool], dtype=np.float64)
+        centre = (vectors * counts[:, None]).sum(axis=0)
+        centre /= np.linalg.norm(centre) or 1.0
+        relevance = vectors @ centre
+        scores = np.clip(relevance, 0.0, None) * np.log1p(counts)
+        similarity = vectors @ vectors.T
+        chosen = mmr_select(scores, similarity, self._top_n, self._diversity)
+        chosen.sort(key=lambda i: (-scores[i], i))
+        return [(pool[i], int(counts[i])) for i in chosen]
+
+
+def drop_enclosed(frequency: dict[str, int], share: float = 0.7) -> dict[str, int]:
+    """Drop phrases that mostly occur inside a longer candidate: "sicilian" and "defence"
+    when nearly every message with them says "sicilian defence"."""
+    longer = [p for p in frequency if " " in p]
+    enclosed: set[str] = set()
+    for phrase in longer:
+        words = phrase.split()
+        parts = {
+            " ".join(words[i : i + size])
+            for size in range(1, len(words))
+            for i in range(len(words) - size + 1)
+        }
+        for part in parts:
+            count = frequency.get(part)
+            if count and frequency[phrase] >= share * count:
+                enclosed.add(part)
+    return {p: n for p, n in frequency.items() if p not in enclosed}
+
+
+def _language_sample(texts: list[str]) -> str:
+    sample: list[str] = []
+    size = 0
+    step = max(1, math.ceil(len(texts) / 400))
+    for text in texts[::step]:
+        sample.append(text)
+        size += len(text)
+        if size > _LANGUAGE_SAMPLE_CHARS:
+            break
+    return "\n".join(sample)

@@ -1,0 +1,1 @@
+"""Sentence-embedding models shipped in PyPI packages, behind one ``EmbeddingBackend`` protocol."""

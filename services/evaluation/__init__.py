@@ -1,0 +1,1 @@
+"""Measuring quality: evaluation data, ROUGE with bootstrap intervals, keyphrase F1."""

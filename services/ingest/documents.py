@@ -1,0 +1,217 @@
+"""Reading documents into text: type detection by content, one maintained library per format,
+and parsing in a separate process with a wall-clock timeout and a memory limit.
+
+Formats: plain text and Markdown (any common encoding), HTML (main text by trafilatura), PDF
+(pypdf), DOCX with tables (python-docx), ODT (odfpy), RTF (striprtf), EPUB (ebooklib). CSV and
+other archives are refused politely. ZIP-based formats are read in memory, never extracted, and
+refused when their members would expand past a limit (zip bombs).
+
+The parsing itself happens in :mod:`services.ingest.sandbox`, a child process started per
+document with ``RLIMIT_AS`` set and killed when the time budget runs out: a PDF with an endless
+page tree or a DOCX that expands to gigabytes costs at most that budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import os
+import re
+import sys
+import zipfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import PurePosixPath
+
+from services.core.errors import DocumentUnreadable, UnsupportedFormat
+from services.core.types import DocumentText
+
+logger = logging.getLogger(__name__)
+
+
+TEXT_EXTENSIONS = frozenset({".txt", ".text", ".log", ".md", ".markdown", ""})
+
+
+REFUSED_EXTENSIONS = {".csv": "CSV", ".tsv": "TSV", ".xlsx": "spreadsheet", ".xls": "spreadsheet"}
+
+
+SUPPORTED = ("txt", "md", "html", "pdf", "docx", "odt", "rtf", "epub")
+
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+
+
+MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
+
+
+MAX_MEMBER_BYTES = 100 * 1024 * 1024
+
+
+MAX_COMPRESSION_RATIO = 200
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a text file: BOM-marked UTF-8/UTF-16, else UTF-8, else Windows-1252/Latin-1."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _zip_kind(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if "mimetype" in names:
+                mimetype = archive.read("mimetype")[:100].strip()
+                if mimetype == b"application/vnd.oasis.opendocument.text":
+                    return "odt"
+                if mimetype == b"application/epub+zip":
+                    return "epub"
+            if "word/document.xml" in names:
+                return "docx"
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError):
+        return "damaged-zip"
+    return "zip"
+
+
+def detect_kind(data: bytes, name: str) -> str:
+    """The document type by its content (magic bytes), the name only breaking ties.
+
+    Raises:
+        UnsupportedFormat: CSV, spreadsheets, archives, images and other binary files.
+    """
+    suffix = PurePosixPath(name).suffix.lower()
+    head = data[:2048]
+    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(b"{\\rtf"):
+        return "rtf"
+    if head.startswith(b"PK\x03\x04"):
+        kind = _zip_kind(data)
+        if kind in ("docx", "odt", "epub"):
+            return kind
+        if kind == "damaged-zip":
+            raise DocumentUnreadable("damaged", "not a valid ZIP container")
+        raise UnsupportedFormat(suffix or "zip")
+    if suffix in REFUSED_EXTENSIONS:
+        raise UnsupportedFormat(suffix)
+    is_utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in head and not is_utf16:
+        raise UnsupportedFormat(suffix or "binary")
+    text_head = head if not is_utf16 else decode_text(head).encode("utf-8", "replace")
+    if _HTML_START.match(text_head.lstrip(codecs.BOM_UTF8)) or suffix in (".html", ".htm"):
+        return "html"
+    return "md" if suffix in (".md", ".markdown") else "txt"
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse ZIP containers whose members would expand too far (a zip bomb)."""
+    total = 0
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        for info in archive.infolist():
+            total += info.file_size
+            ratio = info.file_size / max(info.compress_size, 1)
+            if (
+                info.file_size > MAX_MEMBER_BYTES
+                or total > MAX_UNCOMPRESSED_BYTES
+                or (ratio > MAX_COMPRESSION_RATIO and info.file_size > 10 * 1024 * 1024)
+            ):
+                raise DocumentUnreadable("too_complex", "the archive expands too far")
+
+
+def read_text_document(data: bytes, name: str) -> str:
+    """Text of a plain-text file named ``name`` (no subprocess needed).
+
+    Raises:
+        UnsupportedFormat: the name says another format, or the bytes are binary.
+    """
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in TEXT_EXTENSIONS:
+        raise UnsupportedFormat(suffix)
+    is_utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in data[:4096] and not is_utf16:
+        raise UnsupportedFormat("binary")
+    return decode_text(data)
+
+
+@dataclass(frozen=True)
+class ReaderLimits:
+    """The budget of one document.
+
+    Attributes:
+        timeout: wall-clock seconds for the child process.
+        memory_mb: address-space limit of the child process.
+        max_chars: text beyond this is cut (the document is then "truncated").
+    """
+
+    timeout: float = 20.0
+    memory_mb: int = 1024
+    max_chars: int = 100_000
+
+
+class SandboxedDocumentReader:
+    """Reads documents in a child process under :class:`ReaderLimits` (the DocumentReader)."""
+
+    def __init__(self, limits: ReaderLimits | None = None) -> None:
+        self.limits = limits or ReaderLimits()
+
+    async def read(self, data: bytes, name: str) -> DocumentText:
+        """Text of ``data`` (a file called ``name``).
+
+        Raises:
+            UnsupportedFormat: refused formats (CSV, archives, images, binaries).
+            DocumentUnreadable: encrypted, scanned, damaged, or over the budget.
+        """
+        kind = detect_kind(data, name)
+        if kind in ("docx", "odt", "epub"):
+            try:
+                check_zip(data)
+            except zipfile.BadZipFile as exc:
+                raise DocumentUnreadable("damaged", "broken ZIP container") from exc
+        header = json.dumps({"kind": kind, "max_chars": self.limits.max_chars}).encode()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+        env["CONDENSA_MEMORY_MB"] = str(self.limits.memory_mb)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.ingest.sandbox",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(
+                process.communicate(header + b"\n" + data), self.limits.timeout
+            )
+        except TimeoutError as exc:
+            process.kill()
+            await process.wait()
+            raise DocumentUnreadable("too_complex", "over the time budget") from exc
+        try:
+            result = json.loads(stdout.decode() or "{}")
+        except ValueError:
+            result = {}
+        if "error" in result:
+            raise DocumentUnreadable(result["error"], result.get("detail", ""))
+        if process.returncode != 0 or "text" not in result:
+            logger.warning("document worker failed (exit %s)", process.returncode)
+            # Killed by the memory limit or crashed on hostile input.
+            raise DocumentUnreadable("too_complex", "over the memory budget or crashed")
+        return DocumentText(**result)

@@ -1,0 +1,190 @@
+"""The child process that parses one document (``python -m services.ingest.sandbox``).
+
+Protocol: stdin is one JSON header line (``kind``, ``max_chars``) followed by the file's bytes;
+stdout is one JSON object, either the fields of ``DocumentText`` or ``{"error", "detail"}``.
+The address space is capped from ``CONDENSA_MEMORY_MB`` before anything is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict
+from io import BytesIO
+from typing import Any
+
+from services.core.errors import DocumentUnreadable
+from services.core.types import DocumentText
+from services.ingest.documents import decode_text
+
+_WORD = re.compile(r"\w+")
+
+
+def _limit_memory() -> None:
+    megabytes = int(os.environ.get("CONDENSA_MEMORY_MB", "1024"))
+    limit = megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _pdf_pages(data: bytes) -> tuple[Iterator[str], int]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentUnreadable("encrypted")
+        count = len(reader.pages)
+    except DocumentUnreadable:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if "decrypt" in str(exc).lower() or "encrypt" in str(exc).lower():
+            raise DocumentUnreadable("encrypted") from exc
+        raise DocumentUnreadable("damaged", type(exc).__name__) from exc
+    return ((page.extract_text() or "") for page in reader.pages), count
+
+
+def _docx_parts(data: bytes) -> Iterator[str]:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    document = docx.Document(BytesIO(data))
+    for block in document.element.body.iterchildren():
+        tag = block.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            yield Paragraph(block, document).text
+        elif tag == "tbl":
+            for row in Table(block, document).rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = cell.text.strip()
+                    if value and (not cells or cells[-1] != value):  # merged cells repeat
+                        cells.append(value)
+                yield " | ".join(cells)
+
+
+def _odt_ordered(data: bytes) -> Iterator[str]:
+    """ODT headings and paragraphs in document order."""
+    from odf import teletype
+    from odf.namespaces import TEXTNS
+    from odf.opendocument import load
+
+    document = load(BytesIO(data))
+
+    def walk(node: Any) -> Iterator[str]:
+        for child in node.childNodes:
+            qname = getattr(child, "qname", None)
+            if qname in ((TEXTNS, "p"), (TEXTNS, "h")):
+                yield teletype.extractText(child)
+            elif getattr(child, "childNodes", None):
+                yield from walk(child)
+
+    yield from walk(document.text)
+
+
+def _html_text(markup: str) -> str:
+    import trafilatura
+
+    text = trafilatura.extract(
+        markup, include_comments=False, include_tables=True, favor_recall=True
+    )
+    if text:
+        return str(text)
+    import lxml.html
+
+    return str(lxml.html.fromstring(markup).text_content()) if markup.strip() else ""
+
+
+def _epub_chapters(data: bytes) -> list[str]:
+    import ebooklib
+    from ebooklib import epub
+
+    book = epub.read_epub(BytesIO(data), options={"ignore_ncx": True})
+    chapters = []
+    for item in book.get_items_of_type(ebooklib.ITEM_DOCUMENT):
+        content = item.get_content().decode("utf-8", "replace")
+        text = _html_text(content)
+        if text.strip():
+            chapters.append(text)
+    return chapters
+
+
+def _collect(parts: Iterator[str], max_chars: int) -> tuple[str, int, int, bool]:
+    """Join parts until ``max_chars``; (text, words of all parts, parts read, truncated)."""
+    kept: list[str] = []
+    used = 0
+    words = 0
+    read = 0
+    truncated = False
+    for part in parts:
+        part = part.strip()
+        words += len(_WORD.findall(part))
+        if truncated:
+            continue
+        if used + len(part) > max_chars:
+            truncated = True
+            continue
+        if part:
+            kept.append(part)
+        used += len(part) + 2
+        read += 1
+    return "\n\n".join(kept), words, read, truncated
+
+
+def parse(kind: str, data: bytes, max_chars: int) -> DocumentText:
+    """Parse ``data`` of type ``kind`` (runs inside the limited child process)."""
+    pages: int | None = None
+    if kind == "pdf":
+        page_texts, pages = _pdf_pages(data)
+        text, words, read, truncated = _collect(page_texts, max_chars)
+        if pages and not text.strip() and not truncated:
+            raise DocumentUnreadable("no_text")
+        return DocumentText(text, kind, pages, words, read if truncated else None, truncated)
+    if kind == "epub":
+        chapters = _epub_chapters(data)
+        text, words, read, truncated = _collect(iter(chapters), max_chars)
+        return DocumentText(
+            text, kind, len(chapters), words, read if truncated else None, truncated
+        )
+    if kind == "docx":
+        parts: Iterator[str] = _docx_parts(data)
+    elif kind == "odt":
+        parts = _odt_ordered(data)
+    elif kind == "rtf":
+        from striprtf.striprtf import rtf_to_text
+
+        parts = iter(rtf_to_text(decode_text(data), errors="ignore").split("\n"))
+    elif kind == "html":
+        parts = iter(_html_text(decode_text(data)).split("\n"))
+    else:
+        parts = iter(decode_text(data).split("\n\n"))
+    text, words, _, truncated = _collect(parts, max_chars)
+    return DocumentText(text, kind, pages, words, None, truncated)
+
+
+def main() -> int:
+    """Read the request from stdin, answer on stdout."""
+    _limit_memory()
+    header = json.loads(sys.stdin.buffer.readline())
+    data = sys.stdin.buffer.read()
+    try:
+        result: dict[str, Any] = asdict(parse(header["kind"], data, int(header["max_chars"])))
+    except DocumentUnreadable as error:
+        result = {"error": error.reason, "detail": error.detail}
+    except (MemoryError, ImportError):  # under RLIMIT_AS even loading a library can fail
+        result = {"error": "too_complex", "detail": "over the memory budget"}
+    except RecursionError:
+        result = {"error": "too_complex", "detail": "nested too deeply"}
+    except Exception as exc:  # noqa: BLE001 - hostile input may break any parser in any way
+        result = {"error": "damaged", "detail": type(exc).__name__}
+    sys.stdout.write(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Key phrases: candidate phrases, embedding relevance and diversification."""

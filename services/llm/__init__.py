@@ -1,0 +1,1 @@
+"""Language models: engines, generation, the LLM summarizer and adaptation."""

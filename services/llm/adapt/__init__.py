@@ -1,0 +1,1 @@
+"""``condensa adapt``: training adapters on a user's pairs, and serving the adapted models."""

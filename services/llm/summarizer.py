@@ -1,0 +1,53 @@
+"""LLM summaries: a summary prompt per language over the generation engine, map-reduce for
+long inputs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from services.core.types import Length, Prompt
+from services.llm.engines import Engine, GenerationLimits
+
+SUMMARY_PROMPTS = {
+    "en": "Summarize the following text in {count} short sentences. Use only facts from the text.",
+    "es": "Resume el siguiente texto en {count} frases breves. Usa solo datos del texto.",
+}
+
+
+class LLMSummarizer:
+    """The LLM as a summary backend ("llm"): a prompt per language, chunked to the context.
+
+    Long inputs are cut into chunks of at most ``max_prompt_tokens`` tokens, each summarized,
+    and the partial summaries summarized once more.
+    """
+
+    def __init__(self, engine: Engine, limits: GenerationLimits) -> None:
+        self._engine = engine
+        self._limits = limits
+
+    def summarize(self, sentences: Sequence[str], language: str, length: Length) -> list[str]:
+        """Summary sentences (blocking)."""
+        from services.summarize.seq2seq import chunk_sentences, tidy_generated
+
+        count = {Length.SHORT: 2, Length.MEDIUM: 3, Length.LONG: 5}[length]
+        chunks = chunk_sentences(
+            sentences, self._engine.count_tokens, self._limits.max_prompt_tokens
+        )
+        partial = [self._run(chunk, language, count) for chunk in chunks]
+        text = " ".join(partial)
+        if len(chunks) > 1:
+            text = self._run(text, language, count)
+        return tidy_generated(text, language)
+
+    @staticmethod
+    def prompt(text: str, language: str, count: int = 3) -> Prompt:
+        """The summary prompt (adaptation trains on exactly this)."""
+        instruction = SUMMARY_PROMPTS.get(language, SUMMARY_PROMPTS["en"]).format(count=count)
+        return Prompt(instruction, instruct=True, context=text)
+
+    def _run(self, text: str, language: str, count: int) -> str:
+        prompt = self.prompt(text, language, count)
+        tokens = min(self._limits.max_new_tokens, 40 * count + 20)
+        return "".join(self._engine.stream(prompt, tokens, 0.0, threading.Event())).strip()

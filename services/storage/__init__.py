@@ -1,0 +1,1 @@
+"""Persistent state: per-chat preferences and the group message archive."""

@@ -1,0 +1,307 @@
+"""Per-chat state in a SQLite file under ``DATA_DIR``, accessed asynchronously (aiosqlite)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import aiosqlite
+
+from services.core.types import ChatMessage, ChatPreferences, DigestSettings, Length
+
+logger = logging.getLogger(__name__)
+
+
+P = ParamSpec("P")
+
+
+R = TypeVar("R")
+
+
+def serialized(
+    method: Callable[Concatenate[SQLiteStore, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[SQLiteStore, P], Coroutine[Any, Any, R]]:
+    """One operation at a time on the connection: updates are handled concurrently, and an
+    open cursor interleaved with another task's commit makes sqlite3 fail ("API misuse")."""
+
+    @functools.wraps(method)
+    async def run(store: SQLiteStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async with store._lock:
+            return await method(store, *args, **kwargs)
+
+    return run
+
+
+# Each entry moves the schema one version up; PRAGMA user_version records where a file is.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE chat_preferences (
+        chat_id INTEGER PRIMARY KEY,
+        method TEXT NOT NULL DEFAULT '',
+        length TEXT NOT NULL DEFAULT 'medium',
+        language TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    """,
+    """
+    CREATE TABLE digest_chats (
+        chat_id INTEGER PRIMARY KEY,
+        enabled INTEGER NOT NULL DEFAULT 0,
+        schedule TEXT NOT NULL DEFAULT '',
+        timezone TEXT NOT NULL DEFAULT '',
+        last_digest_date INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE group_messages (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        date INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        stored_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    );
+    CREATE INDEX group_messages_by_date ON group_messages (chat_id, date);
+    CREATE INDEX group_messages_by_user ON group_messages (chat_id, user_id);
+    CREATE INDEX group_messages_by_stored ON group_messages (stored_at);
+    CREATE TABLE digest_opt_outs (
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, user_id)
+    );
+    """,
+)
+
+
+class SQLiteStore:
+    """The ``Store`` and ``MessageArchive`` protocols on one SQLite file.
+
+    Use :meth:`open` to create it; the file and its directory are created on first run.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SQLiteStore:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path)
+        await connection.execute("PRAGMA journal_mode=WAL")
+        store = cls(connection, path)
+        await store._migrate()
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            logger.info("migrating %s to schema version %d", self.path.name, number)
+            await self._db.executescript(script)
+            await self._db.execute(f"PRAGMA user_version = {number}")
+        await self._db.commit()
+
+    @serialized
+    async def get_preferences(self, chat_id: int) -> ChatPreferences:
+        """Preferences of a chat (defaults when it never chose)."""
+        async with self._db.execute(
+            "SELECT method, length, language FROM chat_preferences WHERE chat_id = ?", (chat_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return ChatPreferences()
+        method, length, language = row
+        try:
+            parsed_length = Length(length)
+        except ValueError:
+            parsed_length = Length.MEDIUM
+        return ChatPreferences(method=method, length=parsed_length, language=language)
+
+    @serialized
+    async def set_preferences(self, chat_id: int, preferences: ChatPreferences) -> None:
+        """Save a chat's preferences."""
+        await self._db.execute(
+            """
+            INSERT INTO chat_preferences (chat_id, method, length, language) VALUES (?, ?, ?, ?)
+            ON CONFLICT (chat_id) DO UPDATE SET method = excluded.method,
+                length = excluded.length, language = excluded.language,
+                updated_at = datetime('now')
+            """,
+            (chat_id, preferences.method, preferences.length.value, preferences.language),
+        )
+        await self._db.commit()
+
+    # ------------------------------------------------------------------ group digests
+
+    @serialized
+    async def digest_settings(self, chat_id: int) -> DigestSettings:
+        """A group's digest settings (disabled when never set)."""
+        async with self._db.execute(
+            "SELECT enabled, schedule, timezone, last_digest_date FROM digest_chats"
+            " WHERE chat_id = ?",
+            (chat_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return DigestSettings(chat_id)
+        enabled, schedule, timezone, last = row
+        return DigestSettings(chat_id, bool(enabled), schedule, timezone, int(last))
+
+    @serialized
+    async def set_digest_enabled(self, chat_id: int, enabled: bool) -> None:
+        """Turn storing and digests on or off for a group (off deletes its messages)."""
+        await self._db.execute(
+            """
+            INSERT INTO digest_chats (chat_id, enabled) VALUES (?, ?)
+            ON CONFLICT (chat_id) DO UPDATE SET enabled = excluded.enabled
+            """,
+            (chat_id, int(enabled)),
+        )
+        if not enabled:
+            await self._db.execute("DELETE FROM group_messages WHERE chat_id = ?", (chat_id,))
+        await self._db.commit()
+
+    @serialized
+    async def set_schedule(self, chat_id: int, schedule: str, timezone: str) -> None:
+        """Store a daily digest time ("" to switch it off)."""
+        await self._db.execute(
+            """
+            INSERT INTO digest_chats (chat_id, schedule, timezone) VALUES (?, ?, ?)
+            ON CONFLICT (chat_id) DO UPDATE SET schedule = excluded.schedule,
+                timezone = excluded.timezone
+            """,
+            (chat_id, schedule, timezone),
+        )
+        await self._db.commit()
+
+    @serialized
+    async def scheduled_chats(self) -> list[DigestSettings]:
+        """Every enabled group with a schedule."""
+        async with self._db.execute(
+            "SELECT chat_id, schedule, timezone, last_digest_date FROM digest_chats"
+            " WHERE enabled = 1 AND schedule != ''"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            DigestSettings(int(chat_id), True, schedule, timezone, int(last))
+            for chat_id, schedule, timezone, last in rows
+        ]
+
+    @serialized
+    async def mark_digest(self, chat_id: int, last_date: int) -> None:
+        """Remember the newest message date a digest covered."""
+        await self._db.execute(
+            "UPDATE digest_chats SET last_digest_date = max(last_digest_date, ?)"
+            " WHERE chat_id = ?",
+            (last_date, chat_id),
+        )
+        await self._db.commit()
+
+    @serialized
+    async def save_messages(self, messages: list[ChatMessage]) -> int:
+        """Insert or update (edits) messages, skipping opted-out authors; returns how many."""
+        if not messages:
+            return 0
+        chat_ids = {m.chat_id for m in messages}
+        opted_out: set[tuple[int, int]] = set()
+        for chat_id in chat_ids:
+            async with self._db.execute(
+                "SELECT user_id FROM digest_opt_outs WHERE chat_id = ?", (chat_id,)
+            ) as cursor:
+                opted_out.update((chat_id, int(row[0])) for row in await cursor.fetchall())
+        now = int(time.time())
+        rows = [
+            (m.chat_id, m.message_id, m.user_id, m.author, m.date, m.text, now)
+            for m in messages
+            if (m.chat_id, m.user_id) not in opted_out
+        ]
+        await self._db.executemany(
+            """
+            INSERT INTO group_messages
+                (chat_id, message_id, user_id, author, date, text, stored_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (chat_id, message_id) DO UPDATE SET text = excluded.text,
+                author = excluded.author
+            """,
+            rows,
+        )
+        await self._db.commit()
+        return len(rows)
+
+    @serialized
+    async def messages(
+        self, chat_id: int, last: int | None = None, since: int | None = None
+    ) -> list[ChatMessage]:
+        """A window of a group's messages, oldest first: the newest ``last`` or those after
+        ``since`` (Unix time)."""
+        query = (
+            "SELECT chat_id, message_id, user_id, author, date, text FROM group_messages"
+            " WHERE chat_id = ?"
+        )
+        parameters: list[int] = [chat_id]
+        if since is not None:
+            query += " AND date > ?"
+            parameters.append(since)
+        query += " ORDER BY date DESC, message_id DESC"
+        if last is not None:
+            query += " LIMIT ?"
+            parameters.append(last)
+        async with self._db.execute(query, parameters) as cursor:
+            rows = await cursor.fetchall()
+        return [ChatMessage(*row) for row in reversed(list(rows))]
+
+    @serialized
+    async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
+        """Record a user's choice; opting out deletes their messages. Returns rows deleted."""
+        if not opted_out:
+            await self._db.execute(
+                "DELETE FROM digest_opt_outs WHERE chat_id = ? AND user_id = ?",
+                (chat_id, user_id),
+            )
+            await self._db.commit()
+            return 0
+        await self._db.execute(
+            "INSERT OR IGNORE INTO digest_opt_outs (chat_id, user_id) VALUES (?, ?)",
+            (chat_id, user_id),
+        )
+        return await self._delete_user(chat_id, user_id)
+
+    @serialized
+    async def forget_user(self, chat_id: int, user_id: int) -> int:
+        """Delete every stored message of a user in a group; returns how many."""
+        return await self._delete_user(chat_id, user_id)
+
+    async def _delete_user(self, chat_id: int, user_id: int) -> int:
+        cursor = await self._db.execute(
+            "DELETE FROM group_messages WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+        )
+        await self._db.commit()
+        return cursor.rowcount
+
+    @serialized
+    async def forget_chat(self, chat_id: int) -> None:
+        """Delete everything stored about a group."""
+        for table in ("group_messages", "digest_opt_outs", "digest_chats", "chat_preferences"):
+            await self._db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (chat_id,))  # noqa: S608
+        await self._db.commit()
+
+    @serialized
+    async def purge_stored_before(self, cutoff: int) -> int:
+        """Delete messages stored before Unix time ``cutoff``; returns how many."""
+        cursor = await self._db.execute(
+            "DELETE FROM group_messages WHERE stored_at < ?", (cutoff,)
+        )
+        await self._db.commit()
+        return cursor.rowcount
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()

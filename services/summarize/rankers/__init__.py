@@ -1,0 +1,1 @@
+"""Extractive rankers, one module per algorithm, all behind SentenceRanker."""

@@ -1,0 +1,68 @@
+"""Unsupervised BERTSUM-style extraction: sentence embeddings, PacSum centrality and MMR."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.summarize.prepared import PreparedText
+
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingRanker:
+    """Unsupervised BERTSUM-style extraction: sentence embeddings, PacSum centrality, MMR.
+
+    Similarity mixes the all-MiniLM-L6-v2 cosine (meaning) with the idf-modified cosine
+    (shared rare words): ``0.7 · embedding + 0.3 · tf-idf``. Directed centrality (forward edges
+    +1, backward −1, no threshold) acts as the position prior, and MMR (0.3) removes repeats.
+    These values were picked on the first 50 CNN/DailyMail evaluation articles; BASSE-es and
+    DialogSum were held out (see README, "Summary quality").
+
+    When the embedding model cannot load, the TF-IDF similarity alone is used (and logged).
+    """
+
+    EMBEDDING_WEIGHT = 0.7
+    BACKWARD = -1.0
+    BETA = 0.0
+    DIVERSITY = 0.3
+
+    def __init__(self, model_loader: Callable[[], Any] | None = None) -> None:
+        self._model_loader = model_loader
+
+    def _embeddings(self, sentences: list[str]) -> Any:
+        from services.embeddings.models import load_sentence_model
+
+        model = (self._model_loader or load_sentence_model)()
+        return model.encode(
+            # Small batches pad less: 16 is ~2x faster than 64 on news sentences, 2 cores.
+            sentences,
+            batch_size=16,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+
+    def similarity(self, text: PreparedText) -> Any:
+        """The mixed similarity matrix (TF-IDF only when the model is unavailable)."""
+        from services.core.errors import ModelUnavailable
+        from services.summarize.rankers.lexrank import idf_modified_cosine
+
+        lexical = idf_modified_cosine(text.terms()).toarray()
+        try:
+            vectors = self._embeddings(text.sentences)
+        except ModelUnavailable as error:
+            logger.warning("embedding summary falls back to TF-IDF similarity: %s", error)
+            return lexical
+        semantic = vectors @ vectors.T
+        return self.EMBEDDING_WEIGHT * semantic + (1 - self.EMBEDDING_WEIGHT) * lexical
+
+    def select(self, text: PreparedText, count: int) -> list[int]:
+        """Indices of the chosen sentences, in document order."""
+        from services.summarize.rankers.centrality import mmr_select, pacsum_scores
+
+        similarity = self.similarity(text)
+        scores = pacsum_scores(similarity, 1.0, self.BACKWARD, self.BETA)
+        return mmr_select(scores, similarity, count, self.DIVERSITY)

@@ -1,0 +1,203 @@
+"""The summarization service: length control, method choice and fallbacks, off the event loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from services.core.errors import (
+    InputTooLarge,
+    InputTooShort,
+    ModelUnavailable,
+    UnknownMethod,
+)
+from services.core.executor import ModelExecutor
+from services.core.types import Length, Summary, SummaryOptions
+from services.summarize.prepared import SentenceRanker, prepare_text
+from services.summarize.rankers.lexrank import LexRankRanker
+
+logger = logging.getLogger(__name__)
+
+
+MIN_SENTENCES = 3
+"""Texts with fewer sentences are already short enough."""
+
+
+# (ratio of the source, lower bound, upper bound) in sentences.
+LENGTH_RULES: dict[Length, tuple[float, int, int]] = {
+    Length.SHORT: (0.05, 2, 4),
+    Length.MEDIUM: (0.10, 3, 7),
+    Length.LONG: (0.20, 5, 14),
+}
+
+
+def sentence_count(total: int, length: Length, override: int | None = None) -> int:
+    """How many sentences a summary of a ``total``-sentence text keeps.
+
+    Short / medium / long keep 5 / 10 / 20 % of the sentences, within 2–4 / 3–7 / 5–14, and
+    never all of them; an explicit ``override`` wins (capped to the text).
+    """
+    if override is not None:
+        return max(1, min(override, total))
+    ratio, low, high = LENGTH_RULES[length]
+    wanted = min(max(round(total * ratio), low), high)
+    return max(1, min(wanted, total - 1))
+
+
+_WARM_UP_TEXTS = (
+    "Condensa reads long text. It picks the central sentences. The result is short. Done.",
+    "Condensa lee textos largos. Elige las frases centrales. El resultado es breve. Listo.",
+)
+
+
+class GenerativeSummarizer(Protocol):
+    """An abstractive backend: writes new sentences instead of picking existing ones."""
+
+    def summarize(self, sentences: Sequence[str], language: str, length: Length) -> list[str]:
+        """Summary sentences of ``sentences`` (blocking); raises ``ModelUnavailable``."""
+        ...
+
+
+ADAPTED_PREFIX = "llm:"
+
+
+class AdaptedSource(Protocol):
+    """Models adapted with ``condensa adapt`` (``services.llm.adapt.serving``)."""
+
+    def names(self) -> list[str]:
+        """Names of the adapted models available now."""
+        ...
+
+    def summarizer(self, name: str) -> GenerativeSummarizer:
+        """The backend of model ``name``; raises ``ModelUnavailable`` when missing or broken."""
+        ...
+
+
+class SummaryService:
+    """Summarizes text with a named method, off the event loop.
+
+    Args:
+        executor: the bounded executor every model call goes through.
+        rankers: extractive method name → ranker.
+        max_chars: texts longer than this are refused with :class:`InputTooLarge`.
+        default_method: used when a request names none; also the fallback of abstractive
+            methods whose model is unavailable.
+        generators: abstractive method name → backend.
+    """
+
+    def __init__(
+        self,
+        executor: ModelExecutor,
+        rankers: dict[str, SentenceRanker],
+        max_chars: int = 100_000,
+        default_method: str = "",
+        generators: dict[str, GenerativeSummarizer] | None = None,
+        adapted: AdaptedSource | None = None,
+    ) -> None:
+        if not rankers:
+            raise ValueError("at least one extractive ranker is required")
+        self._executor = executor
+        self._rankers = rankers
+        self._generators = generators or {}
+        self._adapted = adapted
+        self._max_chars = max_chars
+        self._fallback = default_method if default_method in rankers else next(iter(rankers))
+        known = {**rankers, **self._generators}
+        self._default = default_method if default_method in known else self._fallback
+
+    def warm_up(self) -> None:
+        """Load the sentence splitters, language model, stemmers and stop words (blocking)."""
+        for sample in _WARM_UP_TEXTS:
+            self._summarize_sync(sample, SummaryOptions(), self._fallback)
+
+    def methods(self) -> list[str]:
+        """Method names, default first."""
+        names = [*self._rankers, *self._generators]
+        if self._adapted is not None:
+            names += [f"{ADAPTED_PREFIX}{name}" for name in self._adapted.names()]
+        return [self._default, *(m for m in names if m != self._default)]
+
+    async def summarize(self, text: str, options: SummaryOptions) -> Summary:
+        """Summarize ``text`` as ``options`` ask; see ``Summarizer``."""
+        if len(text) > self._max_chars:
+            raise InputTooLarge(len(text), self._max_chars)
+        method = options.method or self._default
+        adapted = method.startswith(ADAPTED_PREFIX) and self._adapted is not None
+        if method not in self._rankers and method not in self._generators and not adapted:
+            raise UnknownMethod(method, self.methods())
+        return await self._executor.run(self._summarize_sync, text, options, method)
+
+    def _summarize_sync(self, text: str, options: SummaryOptions, method: str) -> Summary:
+        prepared = prepare_text(text, options.language)
+        total = len(prepared.sentences)
+        if total < MIN_SENTENCES:
+            raise InputTooShort(total, MIN_SENTENCES)
+        count = sentence_count(total, options.length, options.sentences)
+        note = requested = ""
+        generator = self._generators.get(method)
+        if generator is not None or method.startswith(ADAPTED_PREFIX):
+            try:
+                if generator is None:
+                    assert self._adapted is not None  # checked in summarize()
+                    generator = self._adapted.summarizer(method.removeprefix(ADAPTED_PREFIX))
+                written = generator.summarize(
+                    prepared.sentences, prepared.language, options.length
+                )
+                return Summary(method, prepared.language, written, total, prepared.chars)
+            except ModelUnavailable as error:
+                logger.warning(
+                    "%s unavailable, falling back to %s: %s", method, self._fallback, error
+                )
+                note, requested, method = error.reason, method, self._fallback
+        chosen = self._rankers[method].select(prepared, count)
+        logger.debug(
+            "method=%s language=%s picked %d of %d", method, prepared.language, len(chosen), total
+        )
+        return Summary(
+            method=method,
+            language=prepared.language,
+            sentences=[prepared.sentences[i] for i in chosen],
+            source_sentences=total,
+            source_chars=prepared.chars,
+            note=note,
+            requested_method=requested,
+        )
+
+
+def build_summary_service(
+    executor: ModelExecutor,
+    max_chars: int,
+    default_method: str = "embedding",
+    abstractive: GenerativeSummarizer | None = None,
+    llm: GenerativeSummarizer | None = None,
+    adapted: AdaptedSource | None = None,
+) -> SummaryService:
+    """The service with every backend this installation has.
+
+    Extractive methods always work offline; ``abstractive`` (a seq2seq backend) is listed when
+    given and falls back to ``default_method``'s extractive summary when its model is missing.
+    """
+    from services.summarize.rankers.embedding import EmbeddingRanker
+    from services.summarize.rankers.lead import LeadRanker
+    from services.summarize.rankers.sumy_family import sumy_rankers
+    from services.summarize.rankers.textteaser import TextTeaserRanker
+
+    rankers: dict[str, SentenceRanker] = {"lexrank": LexRankRanker()}
+    rankers.update(sumy_rankers())
+    rankers["textteaser"] = TextTeaserRanker()
+    rankers["embedding"] = EmbeddingRanker()
+    rankers["lead"] = LeadRanker()
+    generators: dict[str, GenerativeSummarizer] = {}
+    if abstractive is not None:
+        generators["abstractive"] = abstractive
+    if llm is not None:
+        generators["llm"] = llm
+    return SummaryService(
+        executor,
+        rankers,
+        max_chars=max_chars,
+        default_method=default_method,
+        generators=generators,
+        adapted=adapted,
+    )

@@ -1,0 +1,1 @@
+"""Pure text handling: cleaning, sentence splitting, language detection, stemmers, stop words."""
