@@ -129,7 +129,8 @@ def build_services(settings: Settings) -> Services:
         documents=build_document_reader(settings),
         digests=DigestService(
             executor,
-            keywords,
+            keywords.backend,
+            keywords.cache,
             top_n=settings.digest_keyphrases,
             topic_method=settings.digest_topic_method,
         ),

@@ -98,6 +98,13 @@ class DigestHandlers:
         self._exports = exports
         self._running: set[int] = set()
 
+    async def _enabled_or_say_so(self, message: Message, chat_id: int, language: str) -> bool:
+        """Whether digests are on in the group; if not, the reply says how to turn them on."""
+        if (await self._archive.digest_settings(chat_id)).enabled:
+            return True
+        await message.reply_text(t("digest_not_enabled", language), do_quote=True)
+        return False
+
     async def _group_context(
         self, update: Update, context: CondensaContext, admins_only: bool
     ) -> tuple[Message, Chat, User, str] | None:
@@ -184,9 +191,7 @@ class DigestHandlers:
         if window is None:
             await message.reply_text(t("digest_usage", language), do_quote=True)
             return
-        settings = await self._archive.digest_settings(chat.id)
-        if not settings.enabled:
-            await message.reply_text(t("digest_not_enabled", language), do_quote=True)
+        if not await self._enabled_or_say_so(message, chat.id, language):
             return
         last, seconds = window
         await self.send_digest(
@@ -278,9 +283,7 @@ class DigestHandlers:
         if parsed is None:
             await message.reply_text(t("schedule_usage", language), do_quote=True)
             return
-        settings = await self._archive.digest_settings(chat.id)
-        if not settings.enabled:
-            await message.reply_text(t("digest_not_enabled", language), do_quote=True)
+        if not await self._enabled_or_say_so(message, chat.id, language):
             return
         clock, zone = parsed
         await self._archive.set_schedule(chat.id, clock, zone)

@@ -7,13 +7,9 @@ from typing import Any
 
 from services.core.executor import ModelExecutor
 from services.core.types import Length, SummaryOptions
+from services.summarize.mapreduce import chunk_sentences, tidy_generated
 from services.summarize.prepared import prepare_text
-from services.summarize.seq2seq import (
-    GenerationSettings,
-    Seq2SeqSummarizer,
-    chunk_sentences,
-    tidy_generated,
-)
+from services.summarize.seq2seq import GenerationSettings, Seq2SeqSummarizer
 from services.summarize.service import build_summary_service
 from tests.conftest import ENGLISH_ARTICLE
 

@@ -150,7 +150,8 @@ def test_too_little_text_has_no_topics() -> None:
 
 def test_a_digest_counts_messages_and_quotes_real_ones() -> None:
     executor = ModelExecutor()
-    service = DigestService(executor, KeyBERTExtractor(executor))
+    keywords = KeyBERTExtractor(executor)
+    service = DigestService(executor, keywords.backend, keywords.cache)
     messages = chat_messages()
     digest = service.digest_sync(messages)
     assert digest.language == "en"

@@ -35,7 +35,7 @@ def digest_services() -> Services:
         summarizer=build_summary_service(executor, max_chars=100_000, default_method="lexrank"),
         keywords=keywords,
         executor=executor,
-        digests=DigestService(executor, keywords),
+        digests=DigestService(executor, keywords.backend, keywords.cache),
     )
 
 

@@ -110,7 +110,7 @@ def test_embedding_ranker_falls_back_to_tf_idf_without_a_model() -> None:
     def missing() -> None:
         raise ModelUnavailable("all-MiniLM-L6-v2", "not installed")
 
-    picked = EmbeddingRanker(model_loader=missing).select(prepared(TINY), 2)
+    picked = EmbeddingRanker(backend=missing).select(prepared(TINY), 2)
     assert len(picked) == 2 and 3 not in picked
 
 

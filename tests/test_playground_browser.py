@@ -38,7 +38,7 @@ async def page(
         summarizer=build_summary_service(executor, 100_000, default_method="lexrank"),
         keywords=keywords,
         executor=executor,
-        digests=DigestService(executor, keywords),
+        digests=DigestService(executor, keywords.backend, keywords.cache),
     )
     await make_bot(services=services)
     playground = Playground(emulator, "en")

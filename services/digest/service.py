@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
 from services.core.errors import EmptyInput
 from services.core.executor import ModelExecutor
+from services.core.protocols import EmbeddingBackend
 from services.core.types import ChatDigest, ChatMessage, Topic
 from services.digest.topics import find_topics
 from services.digest.wordcloud import render_word_cloud
 from services.keywords.candidates import prior_weight, run_ngrams
-from services.keywords.extractor import KeyBERTExtractor
+from services.keywords.extractor import PhraseEmbeddingCache
 from services.summarize.rankers.centrality import mmr_select
 from services.text.language import detect_language
 from services.text.lexicon import keyword_stop_words
 from services.text.splitting import clean_text
 
 MIN_MESSAGES = 3
-
-
 _LANGUAGE_SAMPLE_CHARS = 20_000
 
 
@@ -36,7 +36,8 @@ class DigestService:
 
     Args:
         executor: the bounded executor the work runs in.
-        keywords: the extractor whose per-language embedding models and cache are used.
+        backends: the embedding backend for a language (the keyword extractor's choice).
+        cache: phrase embeddings shared with the keyword extractor (a fresh one when None).
         top_n: keyphrases per digest.
         max_candidates: phrases embedded per digest.
         topic_method: "nmf" or "lda" (:mod:`services.digest.topics`).
@@ -46,14 +47,16 @@ class DigestService:
     def __init__(
         self,
         executor: ModelExecutor,
-        keywords: KeyBERTExtractor,
+        backends: Callable[[str], EmbeddingBackend],
+        cache: PhraseEmbeddingCache | None = None,
         top_n: int = 10,
         max_candidates: int = 300,
         topic_method: str = "nmf",
         diversity: float = 0.3,
     ) -> None:
         self._executor = executor
-        self._keywords = keywords
+        self._backends = backends
+        self._cache = cache or PhraseEmbeddingCache()
         self._top_n = top_n
         self._max_candidates = max_candidates
         self._topic_method = topic_method
@@ -104,7 +107,7 @@ class DigestService:
         pool = pool[: self._max_candidates]
         if not pool:
             return []
-        vectors = self._keywords.embed_phrases(pool, language)
+        vectors = self._cache.embed(self._backends(language), pool)
         counts = np.array([repeated[p] for p in pool], dtype=np.float64)
         centre = (vectors * counts[:, None]).sum(axis=0)
         centre /= np.linalg.norm(centre) or 1.0

@@ -19,14 +19,8 @@ from scipy import sparse
 from services.text.splitting import tokenize_words
 
 TOPIC_METHODS = ("nmf", "lda")
-
-
 TOP_WORDS = 4
-
-
 MIN_TOPIC_SHARE = 0.5
-
-
 _COHERENCE_WORDS = 5
 
 

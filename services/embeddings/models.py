@@ -13,11 +13,7 @@ from typing import Any
 from services.core.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
-
-
 MINILM = "all-MiniLM-L6-v2"
-
-
 _lock = threading.Lock()
 
 

@@ -6,8 +6,6 @@ import re
 from collections.abc import Mapping
 
 MAX_PHRASE_WORDS = 4
-
-
 _TOKEN_RE = re.compile(r"[^\W\d_][\w'’-]*|\d[\w.,]*|[^\w\s]")
 
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from services.core.errors import EmptyInput, InputTooLarge
 from services.core.executor import ModelExecutor
+from services.core.protocols import EmbeddingBackend
 from services.core.types import Keyphrase, KeywordResult
 from services.keywords.candidates import candidate_counts, top_candidates
+from services.keywords.diversify import max_sum, mmr
 from services.text.language import detect_language
 from services.text.lexicon import keyword_stop_words
 from services.text.splitting import clean_text, tokenize_words
 
 MIN_WORDS = 5
-
-
 DEFAULT_MODELS: Mapping[str, str] = {"en": "minilm", "es": "e5", "*": "e5"}
 """Embedding model per language, chosen by F1@10 on the development sets (README)."""
 
@@ -33,7 +32,7 @@ class PhraseEmbeddingCache:
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def embed(self, backend: Any, phrases: list[str]) -> np.ndarray:
+    def embed(self, backend: EmbeddingBackend, phrases: list[str]) -> np.ndarray:
         """Embeddings of ``phrases`` (rows in order), computing only the missing ones."""
         with self._lock:
             missing = [p for p in dict.fromkeys(phrases) if (backend.name, p) not in self._vectors]
@@ -88,7 +87,7 @@ class KeyBERTExtractor:
         """The embedding backend used for ``language``."""
         return self._models.get(language) or self._models.get("*", "minilm")
 
-    def backend(self, language: str) -> Any:
+    def backend(self, language: str) -> EmbeddingBackend:
         """The loaded embedding backend for ``language`` (blocking on first use)."""
         from services.embeddings.backends import keyword_backend
 
@@ -120,20 +119,16 @@ class KeyBERTExtractor:
         if not candidates:
             return KeywordResult(language=language)
         backend = self.backend(language)
-        # KeyBERT's backend interface and its MMR / Max Sum; its CountVectorizer is bypassed
-        # because it would re-tokenize the candidates and only ever match single words.
+        # KeyBERT's recipe without its CountVectorizer, which would re-tokenize the candidates
+        # and only ever match single words.
         document_vector = backend.embed([text])
         candidate_vectors = self.cache.embed(backend, candidates)
         count = min(top_n, len(candidates))
         if self._diversification == "maxsum":
-            from keybert._maxsum import max_sum_distance
-
-            pairs = max_sum_distance(
+            pairs = max_sum(
                 document_vector, candidate_vectors, candidates, count, min(2 * count, 20)
             )
         else:
-            from keybert._mmr import mmr
-
             pairs = mmr(document_vector, candidate_vectors, candidates, count, self._diversity)
         # MMR / Max Sum choose the set; within it, the most relevant phrase comes first.
         ranked = sorted(pairs, key=lambda pair: -pair[1])

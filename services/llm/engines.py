@@ -15,11 +15,7 @@ from services.core.errors import ModelUnavailable
 from services.core.types import Prompt
 
 logger = logging.getLogger(__name__)
-
-
 SHIPPED_MODEL = "smollm2"
-
-
 SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from services.core.types import Length, Prompt
 from services.llm.engines import Engine, GenerationLimits
+from services.summarize.mapreduce import map_reduce
 
 SUMMARY_PROMPTS = {
     "en": "Summarize the following text in {count} short sentences. Use only facts from the text.",
@@ -29,17 +30,14 @@ class LLMSummarizer:
 
     def summarize(self, sentences: Sequence[str], language: str, length: Length) -> list[str]:
         """Summary sentences (blocking)."""
-        from services.summarize.seq2seq import chunk_sentences, tidy_generated
-
         count = {Length.SHORT: 2, Length.MEDIUM: 3, Length.LONG: 5}[length]
-        chunks = chunk_sentences(
-            sentences, self._engine.count_tokens, self._limits.max_prompt_tokens
+        return map_reduce(
+            sentences,
+            self._engine.count_tokens,
+            self._limits.max_prompt_tokens,
+            lambda text: self._run(text, language, count),
+            language,
         )
-        partial = [self._run(chunk, language, count) for chunk in chunks]
-        text = " ".join(partial)
-        if len(chunks) > 1:
-            text = self._run(text, language, count)
-        return tidy_generated(text, language)
 
     @staticmethod
     def prompt(text: str, language: str, count: int = 3) -> Prompt:

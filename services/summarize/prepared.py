@@ -54,8 +54,6 @@ class SentenceRanker(Protocol):
 
 
 _TITLE_MAX_CHARS = 120
-
-
 _TERMINAL = re.compile(r"[.!?…:;]$")
 
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from services.core.errors import ModelUnavailable
 from services.core.types import Length
 from services.embeddings.models import quiet_transformers
-from services.text.splitting import split_sentences
+from services.summarize.mapreduce import map_reduce
 
 logger = logging.getLogger(__name__)
 
@@ -62,39 +61,6 @@ class GenerationSettings:
         high = max(8, round(self.max_new_tokens * factor))
         low = min(high - 1, round(self.min_new_tokens * factor))
         return max(0, low), high
-
-
-def chunk_sentences(
-    sentences: Sequence[str], count_tokens: Callable[[str], int], max_tokens: int
-) -> list[str]:
-    """Pack consecutive sentences into chunks of at most ``max_tokens`` tokens.
-
-    A single sentence longer than the window becomes its own chunk (the tokenizer truncates
-    it); no sentence is ever split or dropped.
-    """
-    chunks: list[str] = []
-    current: list[str] = []
-    used = 0
-    for sentence in sentences:
-        size = count_tokens(sentence)
-        if current and used + size > max_tokens:
-            chunks.append(" ".join(current))
-            current, used = [], 0
-        current.append(sentence)
-        used += size
-    if current:
-        chunks.append(" ".join(current))
-    return chunks
-
-
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?%)])")
-
-
-def tidy_generated(text: str, language: str) -> list[str]:
-    """Generated text as clean sentences (BART CNN models emit " ." and "<n>")."""
-    text = text.replace("<n>", " ").replace("\n", " ")
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", re.sub(r"\s+", " ", text)).strip()
-    return split_sentences(text, language) if text else []
 
 
 class Seq2SeqSummarizer:
@@ -173,14 +139,14 @@ class Seq2SeqSummarizer:
         def count_tokens(text: str) -> int:
             return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-        chunks = chunk_sentences(sentences, count_tokens, window)
         low, high = self.generation.lengths(length)
-        partial = [self._generate(tokenizer, model, chunk, window, low, high) for chunk in chunks]
-        logger.debug("abstractive map over %d chunk(s)", len(chunks))
-        text = " ".join(partial)
-        if len(chunks) > 1:
-            text = self._generate(tokenizer, model, text, window, low, high)
-        return tidy_generated(text, language)
+        return map_reduce(
+            sentences,
+            count_tokens,
+            window,
+            lambda text: self._generate(tokenizer, model, text, window, low, high),
+            language,
+        )
 
     def _generate(
         self, tokenizer: Any, model: Any, text: str, window: int, low: int, high: int

@@ -18,8 +18,6 @@ from services.summarize.prepared import SentenceRanker, prepare_text
 from services.summarize.rankers.lexrank import LexRankRanker
 
 logger = logging.getLogger(__name__)
-
-
 MIN_SENTENCES = 3
 """Texts with fewer sentences are already short enough."""
 

@@ -32,17 +32,9 @@ from services.llm.summarizer import LLMSummarizer
 from services.text.splitting import split_sentences
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-
-
 _LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "c_attn", "query", "value")
-
-
 _LAYER_RE = re.compile(r"\.(?:layers|h|layer|blocks)\.(\d+)\.")
-
-
 METRIC = "rougeLsum"
-
-
 RESERVED_NAMES = frozenset({"hub", "smollm2-135m-instruct"})
 """Directories of DATA_DIR/models that hold downloaded or converted base models."""
 

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from services.summarize.prepared import PreparedText
 
 THRESHOLD = 0.1
-
-
 EPSILON = 0.1
 
 

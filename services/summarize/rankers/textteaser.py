@@ -14,11 +14,7 @@ if TYPE_CHECKING:
 
 # TextTeaser's position weights by relative position (deciles), from its original scorer.
 _POSITION_WEIGHTS = (0.17, 0.23, 0.14, 0.08, 0.05, 0.04, 0.06, 0.04, 0.04, 0.15)
-
-
 IDEAL_SENTENCE_WORDS = 20
-
-
 _TEASER_KEYWORDS = 10
 
 
