@@ -17,8 +17,6 @@ from typing import ParamSpec, TypeVar
 from services.core.errors import Busy
 
 P = ParamSpec("P")
-
-
 R = TypeVar("R")
 
 

@@ -17,8 +17,6 @@ from services.evaluation.data import SummaryExample
 from services.text.splitting import split_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
-
-
 _WORD_RE = re.compile(r"\w+")
 
 

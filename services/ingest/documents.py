@@ -29,14 +29,8 @@ from services.core.errors import DocumentUnreadable, UnsupportedFormat
 from services.core.types import DocumentText
 
 logger = logging.getLogger(__name__)
-
-
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".log", ".md", ".markdown", ""})
-
-
 REFUSED_EXTENSIONS = {".csv": "CSV", ".tsv": "TSV", ".xlsx": "spreadsheet", ".xls": "spreadsheet"}
-
-
 SUPPORTED = ("txt", "md", "html", "pdf", "docx", "odt", "rtf", "epub")
 
 
@@ -46,11 +40,7 @@ _HTML_START = re.compile(
 
 
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
-
-
 MAX_MEMBER_BYTES = 100 * 1024 * 1024
-
-
 MAX_COMPRESSION_RATIO = 200
 
 

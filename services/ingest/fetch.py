@@ -41,8 +41,6 @@ ALLOWED_TYPES = {
 
 
 REDIRECTS = {301, 302, 303, 307, 308}
-
-
 USER_AGENT = "CondensaBot/0.1 (+summaries on request of a Telegram user)"
 
 

@@ -27,8 +27,6 @@ PUNKT_LANGUAGES = {
 
 
 URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
-
-
 WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*")
 
 
@@ -42,11 +40,7 @@ _TERMINAL_RE = re.compile(r"[.!?…:;。！？][\"'”’»)\]]*\s*$")
 
 
 _ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-
-
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
-
-
 _SENTENCE_END_RE = re.compile(r"[.!?…。！？]")
 
 
@@ -67,8 +61,6 @@ MAX_SENTENCE_CHARS = 500
 
 
 _CHUNK_WORDS = 40
-
-
 _MIN_WRAP_WIDTH = 50
 
 
