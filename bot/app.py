@@ -190,6 +190,14 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+async def open_store(settings: Settings) -> SQLiteStore:
+    """The SQLite store of ``settings``, unlocked with ``STORAGE_KEY`` or the key file."""
+    key = settings.storage_key.get_secret_value() if settings.storage_key else None
+    return await SQLiteStore.open(
+        settings.database_path, storage_key=key, key_dir=settings.data_dir
+    )
+
+
 class BotRuntime:
     """Opens resources in ``post_init`` and closes them in ``post_shutdown``.
 
@@ -228,7 +236,7 @@ class BotRuntime:
         return builder.build()
 
     async def _post_init(self, application: Application) -> None:  # type: ignore[type-arg]
-        self.store = await SQLiteStore.open(self.settings.database_path)
+        self.store = await open_store(self.settings)
         documents = self.services.documents or build_document_reader(self.settings)
         deps = HandlerDeps(
             summarizer=self.services.summarizer,

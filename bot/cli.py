@@ -24,6 +24,7 @@ from services.core.errors import CondensaError
 from services.core.types import DocumentText, Length, SummaryOptions
 from services.evaluation.data import BadDataFile, load_summary_examples
 from services.ingest.documents import read_text_document
+from services.storage.crypto import StorageKeyError
 
 logger = logging.getLogger(__name__)
 EXIT_REFUSED = 2
@@ -282,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--stages", type=int, default=2, help="gradual-unfreezing stages")
     adapt.add_argument("--batch-size", type=int, default=4)
     adapt.add_argument("--no-progress", action="store_true", help="no progress bars")
+    storage = sub.add_parser("storage", help="the encryption key of stored group messages")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    storage_sub.add_parser("new-key", help="print a fresh key for STORAGE_KEY")
+    storage_sub.add_parser(
+        "rotate-key",
+        help="re-wrap every group key under a new master key (messages are not re-encrypted)",
+    )
     return parser
 
 
@@ -321,8 +329,18 @@ async def _adapt(settings: Settings, args: argparse.Namespace) -> str:
     return f"saved {adaptation.directory}; use it with --method {report['method']}"
 
 
+async def _check_store(settings: Settings) -> None:
+    """Open and close the store: a wrong or missing storage key fails here, before any
+    network traffic, as one clear line."""
+    from bot.app import open_store
+
+    await (await open_store(settings)).close()
+
+
 def _run_bot(settings: Settings) -> None:
     from bot.run import run_polling, run_webhook
+
+    asyncio.run(_check_store(settings))
 
     if settings.telegram_bot_token is None:
         from playground.local import run_playground
@@ -332,6 +350,39 @@ def _run_bot(settings: Settings) -> None:
         asyncio.run(run_webhook(settings))
     else:
         asyncio.run(run_polling(settings))
+
+
+async def _storage(settings: Settings, args: argparse.Namespace) -> str:
+    """``storage new-key`` / ``storage rotate-key``."""
+    from bot.app import open_store
+    from services.storage.crypto import (
+        KEY_FILE_NAME,
+        MasterKey,
+        encode_key,
+        new_key,
+        write_key_file,
+    )
+
+    key = new_key()
+    if args.storage_command == "new-key":
+        return encode_key(key)
+    store = await open_store(settings)
+    try:
+        if settings.storage_key is not None:
+            # The operator's secret store holds the key: show the new one before committing,
+            # so a crash in between leaves the old key valid.
+            print(f"new STORAGE_KEY (store it before the next start): {encode_key(key)}")
+            rotated = await store.rotate_master_key(MasterKey(key))
+            return f"re-wrapped {rotated} group key(s); set STORAGE_KEY to the new key now"
+        path = settings.data_dir / KEY_FILE_NAME
+        pending = path.with_suffix(".new")
+        pending.unlink(missing_ok=True)
+        write_key_file(pending, key)
+        rotated = await store.rotate_master_key(MasterKey(key))
+        pending.replace(path)
+        return f"re-wrapped {rotated} group key(s); the new key is in {path}"
+    finally:
+        await store.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,11 +396,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"condensa: invalid configuration: {where}: {first['msg']}", file=sys.stderr)
         return EXIT_REFUSED
     secrets = [
-        s.get_secret_value() for s in (settings.telegram_bot_token, settings.webhook_secret) if s
+        s.get_secret_value()
+        for s in (settings.telegram_bot_token, settings.webhook_secret, settings.storage_key)
+        if s
     ]
     configure_logging(settings.log_level if args.command is None else "ERROR", secrets)
     if args.command is None:
-        _run_bot(settings)
+        try:
+            _run_bot(settings)
+        except StorageKeyError as error:
+            print(f"condensa: cannot open the stored messages: {error}", file=sys.stderr)
+            return EXIT_REFUSED
         return 0
     if args.command == "console":
         from playground.local import run_console
@@ -363,13 +420,14 @@ def main(argv: list[str] | None = None) -> int:
         "generate": _generate,
         "ask": _generate,
         "adapt": _adapt,
+        "storage": _storage,
     }
     runner = runners[args.command]
     if args.command == "eval" and args.eval_command == "keywords":
         runner = _eval_keywords
     try:
         output = asyncio.run(runner(settings, args))
-    except CondensaError as error:
+    except (CondensaError, StorageKeyError) as error:
         print(f"condensa: {error}", file=sys.stderr)
         return EXIT_REFUSED
     if output:

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"  # noqa: S104 - webhook mode must accept Telegram's calls
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     data_dir: Path = Path("./data")
+    storage_key: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     playground_host: str = "127.0.0.1"
     playground_port: int = Field(default=8080, ge=0, le=65535)
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_API_URL must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @field_validator("telegram_bot_token", "webhook_secret", "storage_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -1,4 +1,9 @@
-"""Per-chat state in a SQLite file under ``DATA_DIR``, accessed asynchronously (aiosqlite)."""
+"""Per-chat state in a SQLite file under ``DATA_DIR``, accessed asynchronously (aiosqlite).
+
+Stored message texts and author names are sealed per group (:mod:`services.storage.crypto`);
+deletions run with ``secure_delete`` on and end with a truncating WAL checkpoint, so deleted
+rows leave no readable bytes in the database file or its write-ahead log.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,17 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import aiosqlite
 
 from services.core.types import ChatMessage, ChatPreferences, DigestSettings, Length
+from services.storage.crypto import (
+    KEY_FILE_NAME,
+    GroupCipher,
+    MasterKey,
+    StorageKeyError,
+    load_master_key,
+    new_key,
+)
 
 logger = logging.getLogger(__name__)
-
-
 P = ParamSpec("P")
-
-
 R = TypeVar("R")
 
 
@@ -75,6 +84,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (chat_id, user_id)
     );
     """,
+    # group_messages.text and .author hold AES-GCM blobs from here on (see crypto.py);
+    # rows written in plain text by older versions are sealed when the store opens.
+    """
+    CREATE TABLE group_keys (
+        chat_id INTEGER PRIMARY KEY,
+        wrapped BLOB NOT NULL
+    );
+    CREATE TABLE storage_meta (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    """,
 )
 
 
@@ -88,16 +109,142 @@ class SQLiteStore:
         self._db = connection
         self.path = path
         self._lock = asyncio.Lock()
+        self._master: MasterKey | None = None
+        self._ciphers: dict[int, GroupCipher] = {}
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteStore:
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+    async def open(
+        cls, path: Path, storage_key: str | None = None, key_dir: Path | None = None
+    ) -> SQLiteStore:
+        """Open (creating if needed) the database at ``path``, bring its schema up to date and
+        unlock it with the master key (``storage_key``, else ``key_dir/storage.key``).
+
+        Raises:
+            StorageKeyError: the key is malformed, missing, or not this database's key.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path)
-        await connection.execute("PRAGMA journal_mode=WAL")
-        store = cls(connection, path)
-        await store._migrate()
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            # Deleted content is overwritten with zeros instead of left in free space.
+            await connection.execute("PRAGMA secure_delete=ON")
+            store = cls(connection, path)
+            await store._migrate()
+            await store._unlock(storage_key, key_dir or path.parent)
+        except BaseException:
+            await connection.close()
+            raise
         return store
+
+    async def _unlock(self, storage_key: str | None, key_dir: Path) -> None:
+        check = await self._meta("key_check")
+        master = load_master_key(key_dir, storage_key, has_sealed_data=check is not None)
+        if check is None:
+            await self._db.execute(
+                "INSERT INTO storage_meta (name, value) VALUES ('key_check', ?)",
+                (master.check_value(),),
+            )
+            await self._db.commit()
+        elif not master.matches(check):
+            source = "STORAGE_KEY" if storage_key else str(key_dir / KEY_FILE_NAME)
+            raise StorageKeyError(
+                f"{source} is not the key this database was encrypted with; stored messages "
+                "cannot be read with it"
+            )
+        self._master = master
+        await self._seal_plain_rows()
+
+    async def _meta(self, name: str) -> bytes | None:
+        async with self._db.execute(
+            "SELECT value FROM storage_meta WHERE name = ?", (name,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return bytes(row[0]) if row else None
+
+    async def _seal_plain_rows(self) -> None:
+        """Seal rows an older version stored in plain text, then rewrite the file (VACUUM) so
+        no plain copy survives in free pages."""
+        async with self._db.execute(
+            "SELECT chat_id, message_id, author, text FROM group_messages"
+            " WHERE typeof(text) = 'text'"
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        if not rows:
+            return
+        for chat_id, message_id, author, text in rows:
+            cipher = await self._cipher(int(chat_id), create=True)
+            await self._db.execute(
+                "UPDATE group_messages SET author = ?, text = ?"
+                " WHERE chat_id = ? AND message_id = ?",
+                (
+                    cipher.seal(message_id, "author", author),
+                    cipher.seal(message_id, "text", text),
+                    chat_id,
+                    message_id,
+                ),
+            )
+        await self._db.commit()
+        await self._db.execute("VACUUM")
+        await self._scrub()
+        logger.info("sealed %d message(s) stored in plain text by an older version", len(rows))
+
+    async def _cipher(self, chat_id: int, create: bool) -> GroupCipher:
+        """The cipher of a group's key, creating (and storing, wrapped) the key if asked."""
+        cipher = self._ciphers.get(chat_id)
+        if cipher is not None:
+            return cipher
+        assert self._master is not None, "the store is unlocked in open()"
+        async with self._db.execute(
+            "SELECT wrapped FROM group_keys WHERE chat_id = ?", (chat_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None:
+            key = self._master.unwrap(bytes(row[0]), chat_id)
+        elif create:
+            key = new_key()
+            await self._db.execute(
+                "INSERT INTO group_keys (chat_id, wrapped) VALUES (?, ?)",
+                (chat_id, self._master.wrap(key, chat_id)),
+            )
+        else:
+            raise KeyError(chat_id)
+        cipher = self._ciphers[chat_id] = GroupCipher(key, chat_id)
+        return cipher
+
+    async def _scrub(self) -> None:
+        """After deletions: copy the write-ahead log into the (zeroed) pages and truncate it,
+        so the deleted rows' bytes are neither in the WAL nor in the database file."""
+        async with self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            busy, _, _ = await cursor.fetchone() or (0, 0, 0)
+        if busy:
+            logger.warning("WAL checkpoint was blocked by a reader; deleted pages remain in it")
+
+    async def _shred_group(self, chat_id: int) -> None:
+        """Delete a group's key and messages: leftover copies anywhere become unreadable."""
+        self._ciphers.pop(chat_id, None)
+        await self._db.execute("DELETE FROM group_keys WHERE chat_id = ?", (chat_id,))
+        await self._db.execute("DELETE FROM group_messages WHERE chat_id = ?", (chat_id,))
+
+    @serialized
+    async def rotate_master_key(self, new: MasterKey) -> int:
+        """Re-wrap every group key (and the key check) under ``new`` in one transaction;
+        messages are not re-encrypted. Returns the number of group keys re-wrapped."""
+        assert self._master is not None
+        async with self._db.execute("SELECT chat_id, wrapped FROM group_keys") as cursor:
+            rows = list(await cursor.fetchall())
+        for chat_id, wrapped in rows:
+            key = self._master.unwrap(bytes(wrapped), int(chat_id))
+            await self._db.execute(
+                "UPDATE group_keys SET wrapped = ? WHERE chat_id = ?",
+                (new.wrap(key, int(chat_id)), chat_id),
+            )
+        await self._db.execute(
+            "UPDATE storage_meta SET value = ? WHERE name = 'key_check'", (new.check_value(),)
+        )
+        await self._db.commit()
+        await self._scrub()
+        self._master = new
+        return len(rows)
 
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cursor:
@@ -166,8 +313,10 @@ class SQLiteStore:
             (chat_id, int(enabled)),
         )
         if not enabled:
-            await self._db.execute("DELETE FROM group_messages WHERE chat_id = ?", (chat_id,))
+            await self._shred_group(chat_id)
         await self._db.commit()
+        if not enabled:
+            await self._scrub()
 
     @serialized
     async def set_schedule(self, chat_id: int, schedule: str, timezone: str) -> None:
@@ -218,11 +367,14 @@ class SQLiteStore:
             ) as cursor:
                 opted_out.update((chat_id, int(row[0])) for row in await cursor.fetchall())
         now = int(time.time())
-        rows = [
-            (m.chat_id, m.message_id, m.user_id, m.author, m.date, m.text, now)
-            for m in messages
-            if (m.chat_id, m.user_id) not in opted_out
-        ]
+        rows = []
+        for m in messages:
+            if (m.chat_id, m.user_id) in opted_out:
+                continue
+            cipher = await self._cipher(m.chat_id, create=True)
+            author = cipher.seal(m.message_id, "author", m.author)
+            text = cipher.seal(m.message_id, "text", m.text)
+            rows.append((m.chat_id, m.message_id, m.user_id, author, m.date, text, now))
         await self._db.executemany(
             """
             INSERT INTO group_messages
@@ -255,8 +407,21 @@ class SQLiteStore:
             query += " LIMIT ?"
             parameters.append(last)
         async with self._db.execute(query, parameters) as cursor:
-            rows = await cursor.fetchall()
-        return [ChatMessage(*row) for row in reversed(list(rows))]
+            rows = list(await cursor.fetchall())
+        if not rows:
+            return []
+        cipher = await self._cipher(chat_id, create=False)
+        return [
+            ChatMessage(
+                chat_id,
+                message_id,
+                user_id,
+                cipher.open(message_id, "author", bytes(author)),
+                date,
+                cipher.open(message_id, "text", bytes(text)),
+            )
+            for _, message_id, user_id, author, date, text in reversed(rows)
+        ]
 
     @serialized
     async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
@@ -284,14 +449,17 @@ class SQLiteStore:
             "DELETE FROM group_messages WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
         )
         await self._db.commit()
+        await self._scrub()
         return cursor.rowcount
 
     @serialized
     async def forget_chat(self, chat_id: int) -> None:
         """Delete everything stored about a group."""
-        for table in ("group_messages", "digest_opt_outs", "digest_chats", "chat_preferences"):
+        await self._shred_group(chat_id)
+        for table in ("digest_opt_outs", "digest_chats", "chat_preferences"):
             await self._db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (chat_id,))  # noqa: S608
         await self._db.commit()
+        await self._scrub()
 
     @serialized
     async def purge_stored_before(self, cutoff: int) -> int:
@@ -300,6 +468,8 @@ class SQLiteStore:
             "DELETE FROM group_messages WHERE stored_at < ?", (cutoff,)
         )
         await self._db.commit()
+        if cursor.rowcount:
+            await self._scrub()
         return cursor.rowcount
 
     async def close(self) -> None:
