@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/lexrank_agreement.py
 	$(BIN)/python bench/summary_quality.py
 	$(BIN)/python bench/summary_speed.py
+	$(BIN)/python bench/storage_crypto.py
 
 # Optional faster LLM engine: builds llama-cpp-python once (~7 min on 2 cores) into a wheel
 # cache that later setups reuse; never built by tests.
