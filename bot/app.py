@@ -31,6 +31,7 @@ from services.llm.engines import GenerationLimits, choose_engine
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMSummarizer
 from services.storage.sqlite import SQLiteStore
+from services.summarize.learned.ranker import LearnedModels
 from services.summarize.seq2seq import GenerationSettings, Seq2SeqSummarizer
 from services.summarize.service import build_summary_service
 
@@ -116,6 +117,7 @@ def build_services(settings: Settings) -> Services:
         abstractive=build_abstractive(settings),
         llm=LLMSummarizer(engine, limits),
         adapted=AdaptedModels(settings.llm_cache_dir, limits),
+        learned=LearnedModels(settings.llm_cache_dir),
     )
     keywords = build_keywords(settings, executor)
     generation_executor = ModelExecutor(settings.llm_max_concurrent, settings.llm_queue)

@@ -268,7 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt",
         help="adapt the LLM summarizer to your own JSONL of text/summary pairs (LoRA, CPU)",
     )
+    adapt.add_argument(
+        "--kind",
+        choices=("llm", "extractive"),
+        default="llm",
+        help="llm: LoRA on the LLM (llm:NAME); extractive: a learned sentence scorer "
+        "(extractive:NAME, minutes on a CPU)",
+    )
     adapt.add_argument("--data", required=True, help='JSONL with "text" and "summary" fields')
+    adapt.add_argument("--folds", type=int, default=5, help="extractive: k of the k-fold report")
     adapt.add_argument("--name", required=True, help="name of the result (method llm:NAME)")
     adapt.add_argument("--base", help="base causal LM: path or hub id (default: LLM_MODEL)")
     adapt.add_argument("--lang", default="", help="language of the data (default: detect)")
@@ -306,6 +314,8 @@ async def _adapt(settings: Settings, args: argparse.Namespace) -> str:
 
     examples = load_summary_examples(Path(args.data))
     language = args.lang or examples[0].language or detect_language(examples[0].text)
+    if args.kind == "extractive":
+        return await _adapt_extractive(settings, args, examples, language)
     config = AdaptConfig(
         name=args.name,
         base=args.base or settings.llm_model,
@@ -326,6 +336,23 @@ async def _adapt(settings: Settings, args: argparse.Namespace) -> str:
         progress=not args.no_progress,
     )
     report = await asyncio.to_thread(adaptation.run, examples)
+    return f"saved {adaptation.directory}; use it with --method {report['method']}"
+
+
+async def _adapt_extractive(
+    settings: Settings, args: argparse.Namespace, examples: list[Any], language: str
+) -> str:
+    from services.summarize.learned.training import ExtractiveAdaptation, markdown
+
+    adaptation = ExtractiveAdaptation(
+        args.name,
+        settings.llm_cache_dir,
+        language,
+        folds=args.folds,
+        say=lambda line: print(line, flush=True),
+    )
+    report = await asyncio.to_thread(adaptation.run, examples)
+    print(markdown(report))
     return f"saved {adaptation.directory}; use it with --method {report['method']}"
 
 

@@ -38,6 +38,7 @@ METHOD_LABELS = {
     "abstractive": "Abstractive",
     "llm": "LLM",
     "lead": "Lead",
+    "extractive:auto": "Learned",
 }
 
 
@@ -47,8 +48,12 @@ def escape(text: str) -> str:
 
 
 def method_label(method: str) -> str:
-    """The display name of a summary method."""
-    return METHOD_LABELS.get(method, method)
+    """The display name of a summary method ("Learned · newsroom" for ``extractive:newsroom``)."""
+    if method in METHOD_LABELS:
+        return METHOD_LABELS[method]
+    kind, _, name = method.partition(":")
+    prefix = {"extractive": "Learned", "llm": "LLM"}.get(kind)
+    return f"{prefix} · {name}" if prefix and name else method
 
 
 def telegram_length(text: str) -> int:

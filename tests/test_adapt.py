@@ -194,7 +194,7 @@ async def test_an_adapted_model_is_chosen_in_settings_and_used_in_chat(
     await emulator.send_text(chat, user, "/settings")
     menu = (await emulator.wait_until(lambda: emulator.bot_messages(7)))[0]
     buttons = [b for row in menu["reply_markup"]["inline_keyboard"] for b in row]
-    choice = next(b for b in buttons if b["text"] == "llm:newsroom")
+    choice = next(b for b in buttons if b["text"] == "LLM · newsroom")
     pressed = await emulator.press_button(chat, user, menu["message_id"], choice["callback_data"])
     await emulator.wait_until(lambda: pressed in emulator.callback_answers)
     sent = await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
@@ -202,8 +202,8 @@ async def test_an_adapted_model_is_chosen_in_settings_and_used_in_chat(
         lambda: [
             m
             for m in emulator.bot_messages(7)
-            if m["message_id"] > sent["message_id"] and "llm:newsroom" in m["text"]
+            if m["message_id"] > sent["message_id"] and "LLM · newsroom" in m["text"]
         ],
         timeout=60,
     )
-    assert reply[0]["text"].startswith("llm:newsroom ·")
+    assert reply[0]["text"].startswith("LLM · newsroom ·")

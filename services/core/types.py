@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+"""Names of models and heads saved under ``DATA_DIR/models`` (``llm:<name>``,
+``extractive:<name>``)."""
+RESERVED_MODEL_NAMES = frozenset({"hub", "smollm2-135m-instruct", "auto"})
+"""Directories under ``DATA_DIR/models`` that hold other things, and the shipped ``auto``."""
+
+
+def model_name_problem(name: str) -> str:
+    """Why ``name`` cannot name a saved model, or empty when it can."""
+    if MODEL_NAME_RE.match(name) and name not in RESERVED_MODEL_NAMES:
+        return ""
+    return (
+        f"model name {name!r}: use 1-32 lower-case letters, digits, '-' or '_' "
+        f"(not {' or '.join(sorted(RESERVED_MODEL_NAMES))})"
+    )
 
 
 class Length(StrEnum):

@@ -72,6 +72,21 @@ class AdaptedSource(Protocol):
         ...
 
 
+LEARNED_PREFIX = "extractive:"
+
+
+class LearnedSource(Protocol):
+    """Heads trained with ``condensa adapt --kind extractive`` (``summarize.learned``)."""
+
+    def names(self) -> list[str]:
+        """Names of the trained heads available now."""
+        ...
+
+    def ranker(self, name: str) -> SentenceRanker:
+        """The ranker of head ``name``; raises ``ModelUnavailable`` when missing or broken."""
+        ...
+
+
 class SummaryService:
     """Summarizes text with a named method, off the event loop.
 
@@ -92,6 +107,7 @@ class SummaryService:
         default_method: str = "",
         generators: dict[str, GenerativeSummarizer] | None = None,
         adapted: AdaptedSource | None = None,
+        learned: LearnedSource | None = None,
     ) -> None:
         if not rankers:
             raise ValueError("at least one extractive ranker is required")
@@ -99,6 +115,7 @@ class SummaryService:
         self._rankers = rankers
         self._generators = generators or {}
         self._adapted = adapted
+        self._learned = learned
         self._max_chars = max_chars
         self._fallback = default_method if default_method in rankers else next(iter(rankers))
         known = {**rankers, **self._generators}
@@ -114,6 +131,8 @@ class SummaryService:
         names = [*self._rankers, *self._generators]
         if self._adapted is not None:
             names += [f"{ADAPTED_PREFIX}{name}" for name in self._adapted.names()]
+        if self._learned is not None:
+            names += [f"{LEARNED_PREFIX}{name}" for name in self._learned.names()]
         return [self._default, *(m for m in names if m != self._default)]
 
     async def summarize(self, text: str, options: SummaryOptions) -> Summary:
@@ -122,7 +141,9 @@ class SummaryService:
             raise InputTooLarge(len(text), self._max_chars)
         method = options.method or self._default
         adapted = method.startswith(ADAPTED_PREFIX) and self._adapted is not None
-        if method not in self._rankers and method not in self._generators and not adapted:
+        learned = method.startswith(LEARNED_PREFIX) and self._learned is not None
+        known = method in self._rankers or method in self._generators
+        if not (known or adapted or learned):
             raise UnknownMethod(method, self.methods())
         return await self._executor.run(self._summarize_sync, text, options, method)
 
@@ -148,7 +169,14 @@ class SummaryService:
                     "%s unavailable, falling back to %s: %s", method, self._fallback, error
                 )
                 note, requested, method = error.reason, method, self._fallback
-        chosen = self._rankers[method].select(prepared, count)
+        try:
+            chosen = self._ranker(method).select(prepared, count)
+        except ModelUnavailable as error:
+            if method == self._fallback:
+                raise
+            logger.warning("%s unavailable, falling back to %s: %s", method, self._fallback, error)
+            note, requested, method = error.reason, method, self._fallback
+            chosen = self._rankers[method].select(prepared, count)
         logger.debug(
             "method=%s language=%s picked %d of %d", method, prepared.language, len(chosen), total
         )
@@ -162,6 +190,11 @@ class SummaryService:
             requested_method=requested,
         )
 
+    def _ranker(self, method: str) -> SentenceRanker:
+        if method in self._rankers or self._learned is None:
+            return self._rankers[method]
+        return self._learned.ranker(method.removeprefix(LEARNED_PREFIX))
+
 
 def build_summary_service(
     executor: ModelExecutor,
@@ -170,12 +203,14 @@ def build_summary_service(
     abstractive: GenerativeSummarizer | None = None,
     llm: GenerativeSummarizer | None = None,
     adapted: AdaptedSource | None = None,
+    learned: LearnedSource | None = None,
 ) -> SummaryService:
     """The service with every backend this installation has.
 
     Extractive methods always work offline; ``abstractive`` (a seq2seq backend) is listed when
     given and falls back to ``default_method``'s extractive summary when its model is missing.
     """
+    from services.summarize.learned.ranker import AUTO, LearnedRanker, ShippedHeads
     from services.summarize.rankers.embedding import EmbeddingRanker
     from services.summarize.rankers.lead import LeadRanker
     from services.summarize.rankers.sumy_family import sumy_rankers
@@ -186,6 +221,7 @@ def build_summary_service(
     rankers["textteaser"] = TextTeaserRanker()
     rankers["embedding"] = EmbeddingRanker()
     rankers["lead"] = LeadRanker()
+    rankers[f"{LEARNED_PREFIX}{AUTO}"] = LearnedRanker(ShippedHeads())
     generators: dict[str, GenerativeSummarizer] = {}
     if abstractive is not None:
         generators["abstractive"] = abstractive
@@ -198,4 +234,5 @@ def build_summary_service(
         default_method=default_method,
         generators=generators,
         adapted=adapted,
+        learned=learned,
     )

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from services.core.errors import ModelUnavailable
-from services.llm.adapt.training import NAME_RE
+from services.core.types import MODEL_NAME_RE
 from services.llm.engines import GenerationLimits, TransformersEngine
 from services.llm.summarizer import LLMSummarizer
 
@@ -31,7 +31,7 @@ class AdaptedModels:
         return sorted(
             d.name
             for d in self._dir.iterdir()
-            if NAME_RE.match(d.name)
+            if MODEL_NAME_RE.match(d.name)
             and (d / "report.json").is_file()
             and (d / "model" / "config.json").is_file()
         )

@@ -24,18 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from services.core.errors import ModelUnavailable
-from services.core.types import Length
+from services.core.types import Length, model_name_problem
 from services.evaluation.data import BadDataFile, SummaryExample
 from services.evaluation.rouge import ROUGE_TYPES, make_scorer, score_pair, summarize_scores
 from services.llm.engines import GenerationLimits, TransformersEngine
 from services.llm.summarizer import LLMSummarizer
 from services.text.splitting import split_sentences
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "c_attn", "query", "value")
 _LAYER_RE = re.compile(r"\.(?:layers|h|layer|blocks)\.(\d+)\.")
 METRIC = "rougeLsum"
-RESERVED_NAMES = frozenset({"hub", "smollm2-135m-instruct"})
 """Directories of DATA_DIR/models that hold downloaded or converted base models."""
 
 
@@ -60,11 +58,8 @@ class AdaptConfig:
     max_new_tokens: int = 96
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name) or self.name in RESERVED_NAMES:
-            raise BadDataFile(
-                f"model name {self.name!r}: use 1-32 lower-case letters, digits, '-' or '_' "
-                f"(not {' or '.join(sorted(RESERVED_NAMES))})"
-            )
+        if problem := model_name_problem(self.name):
+            raise BadDataFile(problem)
         if not 0 < self.validation_share < 1:
             raise BadDataFile("the validation share must be between 0 and 1")
         if self.stages < 1:

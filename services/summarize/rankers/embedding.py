@@ -40,24 +40,31 @@ class EmbeddingRanker:
         backend = self._backend() if self._backend is not None else keyword_backend("minilm")
         return backend.embed(sentences)
 
-    def similarity(self, text: PreparedText) -> Any:
-        """The mixed similarity matrix (TF-IDF only when the model is unavailable)."""
+    def similarity(self, text: PreparedText, vectors: Any = None) -> Any:
+        """The mixed similarity matrix (TF-IDF only when the model is unavailable).
+
+        Args:
+            text: the prepared document.
+            vectors: its unit-length sentence embeddings when already computed.
+        """
         from services.core.errors import ModelUnavailable
         from services.summarize.rankers.lexrank import idf_modified_cosine
 
         lexical = idf_modified_cosine(text.terms()).toarray()
-        try:
-            vectors = self._embeddings(text.sentences)
-        except ModelUnavailable as error:
-            logger.warning("embedding summary falls back to TF-IDF similarity: %s", error)
-            return lexical
+        if vectors is None:
+            try:
+                vectors = self._embeddings(text.sentences)
+            except ModelUnavailable as error:
+                logger.warning("embedding summary falls back to TF-IDF similarity: %s", error)
+                return lexical
         semantic = vectors @ vectors.T
         return self.EMBEDDING_WEIGHT * semantic + (1 - self.EMBEDDING_WEIGHT) * lexical
 
-    def select(self, text: PreparedText, count: int) -> list[int]:
-        """Indices of the chosen sentences, in document order."""
+    def select(self, text: PreparedText, count: int, vectors: Any = None) -> list[int]:
+        """Indices of the chosen sentences, in document order (``vectors``: precomputed
+        embeddings, as in :meth:`similarity`)."""
         from services.summarize.rankers.centrality import mmr_select, pacsum_scores
 
-        similarity = self.similarity(text)
+        similarity = self.similarity(text, vectors)
         scores = pacsum_scores(similarity, 1.0, self.BACKWARD, self.BETA)
         return mmr_select(scores, similarity, count, self.DIVERSITY)

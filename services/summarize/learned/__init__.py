@@ -1,0 +1,1 @@
+"""Learned extractive summaries: BERTSUM's recipe, a frozen encoder and a small trained head."""
