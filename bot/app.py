@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import Update
@@ -11,7 +13,16 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.settings import Settings
-from handlers import HandlerDeps, Limits, command_menus, context_types, register_handlers
+from handlers import (
+    AccessPolicy,
+    HandlerDeps,
+    Limits,
+    Quotas,
+    command_menus,
+    context_types,
+    register_handlers,
+)
+from handlers.access import parse_subjects
 from handlers.summary import SummaryHandlers
 from services.core.executor import ModelExecutor
 from services.core.protocols import (
@@ -192,6 +203,23 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def access_policy(settings: Settings) -> AccessPolicy:
+    """Allow-lists, operators and quotas of ``settings``."""
+    return AccessPolicy(
+        allowed_users=parse_subjects(settings.allowed_users),
+        allowed_chats=parse_subjects(settings.allowed_chats),
+        admins=parse_subjects(settings.admin_users),
+        quotas=Quotas(
+            user_requests=settings.quota_user_requests,
+            user_chars=settings.quota_user_chars,
+            user_tokens=settings.quota_user_tokens,
+            group_requests=settings.quota_group_requests,
+            group_chars=settings.quota_group_chars,
+            group_tokens=settings.quota_group_tokens,
+        ),
+    )
+
+
 async def open_store(settings: Settings) -> SQLiteStore:
     """The SQLite store of ``settings``, unlocked with ``STORAGE_KEY`` or the key file."""
     key = settings.storage_key.get_secret_value() if settings.storage_key else None
@@ -207,14 +235,22 @@ class BotRuntime:
         settings: validated settings; the token must be set.
         services: the service layer (real ones by default; tests pass fakes).
         warm_up: load models in the background after start-up.
+        clock: Unix time for quotas and statistics (tests move it across midnight).
     """
 
-    def __init__(self, settings: Settings, services: Services | None = None, warm_up: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services | None = None,
+        warm_up: bool = True,
+        clock: Callable[[], float] = time.time,
+    ):
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is required to build the application")
         self.settings = settings
         self.services = services or build_services(settings)
         self._warm = warm_up
+        self._clock = clock
         self._warm_up_task: asyncio.Future[None] | None = None
         self._stopped = False
         self.store: SQLiteStore | None = None
@@ -251,6 +287,9 @@ class BotRuntime:
             archive=self.store,
             digests=self.services.digests,
             exports=ChatExportReader(),
+            access=access_policy(self.settings),
+            ledger=self.store,
+            clock=self._clock,
         )
         self.summary_handlers, digest_handlers = register_handlers(application, deps)
         if digest_handlers is not None:

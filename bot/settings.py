@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     keywords_diversification: Literal["mmr", "maxsum"] = "mmr"
     keywords_diversity: float = Field(default=0.2, ge=0.0, le=1.0)
 
+    allowed_users: str = ""
+    allowed_chats: str = ""
+    admin_users: str = ""
+    quota_user_requests: int = Field(default=200, ge=0)
+    quota_user_chars: int = Field(default=2_000_000, ge=0)
+    quota_user_tokens: int = Field(default=50_000, ge=0)
+    quota_group_requests: int = Field(default=1_000, ge=0)
+    quota_group_chars: int = Field(default=10_000_000, ge=0)
+    quota_group_tokens: int = Field(default=200_000, ge=0)
+
     digest_retention_days: int = Field(default=7, ge=1, le=3650)
     digest_max_messages: int = Field(default=20_000, ge=10, le=200_000)
     digest_topic_method: Literal["nmf", "lda"] = "nmf"

@@ -17,8 +17,9 @@ from telegram.ext import (
     filters,
 )
 
+from handlers.access import AccessGate, AnswerTimer, OperatorHandlers
 from handlers.chat_context import ChatSettingsLoader, context_types
-from handlers.deps import HandlerDeps, Limits
+from handlers.deps import AccessPolicy, HandlerDeps, Limits, Quotas
 from handlers.digest import DigestHandlers
 from handlers.errors import on_error
 from handlers.generate import GenerateHandlers
@@ -26,7 +27,15 @@ from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
 from handlers.start import StartHandlers, command_menus
 from handlers.summary import SummaryHandlers
 
-__all__ = ["HandlerDeps", "Limits", "command_menus", "context_types", "register_handlers"]
+__all__ = [
+    "AccessPolicy",
+    "HandlerDeps",
+    "Limits",
+    "Quotas",
+    "command_menus",
+    "context_types",
+    "register_handlers",
+]
 
 
 def register_handlers(
@@ -40,7 +49,20 @@ def register_handlers(
     settings = SettingsHandlers(deps)
     generate = GenerateHandlers(deps)
     private = filters.ChatType.PRIVATE
-    application.add_handler(TypeHandler(Update, ChatSettingsLoader(deps.store)), group=-1)
+    application.add_handler(TypeHandler(Update, ChatSettingsLoader(deps.store)), group=-2)
+    if deps.ledger is not None:
+        gate = AccessGate(deps.access, deps.ledger, deps.limits.auto_summary_min_chars, deps.clock)
+        application.add_handler(TypeHandler(Update, gate), group=-1)
+        timer = AnswerTimer(deps.ledger, deps.clock)
+        application.add_handler(TypeHandler(Update, timer), group=99)
+        operator = OperatorHandlers(deps.access, deps.ledger, deps.clock)
+        for name, callback in (
+            ("stats", operator.stats),
+            ("allow", operator.allow),
+            ("deny", operator.deny),
+            ("quota", operator.quota),
+        ):
+            application.add_handler(CommandHandler(name, callback))
     application.add_handler(CommandHandler("start", start.start))
     application.add_handler(CommandHandler("help", start.help))
     application.add_handler(CommandHandler("summary", summary.summary_command))

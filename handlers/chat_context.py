@@ -37,6 +37,8 @@ class CondensaContext(
     """PTB's callback context plus the chat settings the middleware loaded (defaults in jobs)."""
 
     chat_settings: ChatSettings = ChatSettings(ChatPreferences(), DEFAULT_LANGUAGE)
+    request_started: float | None = None
+    """``time.monotonic()`` when the access gate counted this update as a request."""
 
 
 def context_types() -> ContextTypes[

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from telegram import Chat, User
 
 from services.core.protocols import (
+    AccessLedger,
     DigestMaker,
     DocumentReader,
     ExportReader,
@@ -15,6 +20,47 @@ from services.core.protocols import (
     Summarizer,
     TextGenerator,
 )
+
+
+def subjects_of(entity: User | Chat | None) -> list[str]:
+    """The identifiers a rule may name ``entity`` by: its id and its @username."""
+    if entity is None:
+        return []
+    keys = [str(entity.id)]
+    if entity.username:
+        keys.append("@" + entity.username.lower())
+    return keys
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Daily limits per user and per group; 0 means unlimited."""
+
+    user_requests: int = 200
+    user_chars: int = 2_000_000
+    user_tokens: int = 50_000
+    group_requests: int = 1_000
+    group_chars: int = 10_000_000
+    group_tokens: int = 200_000
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The operator's settings: allow-lists (empty: everyone), admins and quotas."""
+
+    allowed_users: frozenset[str] = frozenset()
+    allowed_chats: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
+    quotas: Quotas = field(default_factory=Quotas)
+
+    @property
+    def restricted(self) -> bool:
+        """Whether only listed users and chats may use the bot."""
+        return bool(self.allowed_users or self.allowed_chats)
+
+    def is_admin(self, user: User | None) -> bool:
+        """Whether ``user`` is one of the operators."""
+        return any(key in self.admins for key in subjects_of(user))
 
 
 @dataclass(frozen=True)
@@ -46,3 +92,6 @@ class HandlerDeps:
     archive: MessageArchive | None = None
     digests: DigestMaker | None = None
     exports: ExportReader | None = None
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    ledger: AccessLedger | None = None
+    clock: Callable[[], float] = time.time

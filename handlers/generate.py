@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 from telegram import Message, Update
 from telegram.constants import ChatType
 
+from handlers.access import utc_day
 from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
@@ -18,7 +20,7 @@ from handlers.progress import WorkInProgress
 from handlers.render import escape, pack_blocks, paragraph_blocks, split_plain
 from services.core.errors import CondensaError
 from services.core.protocols import TextGenerator
-from services.core.types import Prompt
+from services.core.types import Prompt, Usage
 
 logger = logging.getLogger(__name__)
 CURSOR = " ▌"
@@ -104,11 +106,14 @@ class GenerateHandlers:
         try:
             async with WorkInProgress(message, t("writing", language)) as progress:
                 try:
-                    text = await self._stream(generator, prompt, cancel, progress, interval)
+                    text, tokens = await self._stream(
+                        generator, prompt, cancel, progress, interval
+                    )
                 except CondensaError as error:
                     await progress.deliver([error_sentence(error, language)])
                     return
                 await progress.deliver(self._final(text, cancel.is_set(), language))
+                await self._record_tokens(message, tokens)
         finally:
             self._running.pop(message.chat_id, None)
 
@@ -119,13 +124,16 @@ class GenerateHandlers:
         cancel: threading.Event,
         progress: WorkInProgress,
         interval: float,
-    ) -> str:
+    ) -> tuple[str, int]:
+        """The whole text and how many pieces (tokens, for the local engines) arrived."""
         loop = asyncio.get_running_loop()
         text = ""
+        pieces = 0
         shown = ""
         last_edit = -interval  # the first words are shown at once, later edits are throttled
         async for piece in generator.stream(prompt, cancel):
             text += piece
+            pieces += 1
             preview = text.strip()
             # Telegram allows about one edit per second per chat (fewer in groups).
             if preview and preview != shown and loop.time() - last_edit >= interval:
@@ -133,7 +141,17 @@ class GenerateHandlers:
                 await progress.show(escape(first) + CURSOR)
                 shown = preview
                 last_edit = loop.time()
-        return text.strip()
+        return text.strip(), pieces
+
+    async def _record_tokens(self, message: Message, tokens: int) -> None:
+        """Count what the model wrote against the user's and the group's daily quota."""
+        ledger = self._deps.ledger
+        if ledger is None or message.from_user is None or not tokens:
+            return
+        day = utc_day(time.time())
+        await ledger.add_usage(day, "user", message.from_user.id, Usage(tokens=tokens))
+        if message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+            await ledger.add_usage(day, "chat", message.chat_id, Usage(tokens=tokens))
 
     @staticmethod
     def _final(text: str, stopped: bool, language: str) -> list[str]:

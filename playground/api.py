@@ -311,6 +311,8 @@ class BotAPIEmulator(SimulatedUsers):
 
     async def _api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
+        if self.member_status.get((chat["id"], self.bot_user["id"])) in ("left", "kicked"):
+            raise BotAPIError(403, "Forbidden: bot is not a member of the group chat")
         text, entities = self._formatted(params, "text", MAX_TEXT_LENGTH)
         message = self._bot_message(chat, params)
         message["text"] = text
@@ -500,6 +502,12 @@ class BotAPIEmulator(SimulatedUsers):
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+
+    async def _api_leavechat(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params)
+        self.member_status[(chat["id"], self.bot_user["id"])] = "left"
+        await self._notify("left", {"chat_id": chat["id"]})
+        return True
 
     async def _api_getchat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = dict(self._chat(params))

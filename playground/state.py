@@ -150,6 +150,8 @@ class EmulatorState:
         mode on) only receives commands, replies to its messages and mentions of it."""
         if chat["type"] not in ("group", "supergroup"):
             return True
+        if self.member_status.get((chat["id"], self.bot_user["id"])) in ("left", "kicked"):
+            return False
         if self.bot_user["can_read_all_group_messages"]:
             return True
         if self.member_status.get((chat["id"], self.bot_user["id"])) in (

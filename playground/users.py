@@ -143,15 +143,25 @@ class SimulatedUsers(EmulatorState):
         await self.push_update("callback_query", query)
         return query_id
 
+    async def add_bot(self, chat: dict[str, Any], by: dict[str, Any]) -> None:
+        """A user adds the bot to a group (a ``my_chat_member`` update)."""
+        self.member_status[(chat["id"], self.bot_user["id"])] = "member"
+        await self._bot_membership(chat, by, "left", "member")
+
     async def remove_bot(self, chat: dict[str, Any], by: dict[str, Any]) -> None:
         """An admin removes the bot from a group (a ``my_chat_member`` update)."""
+        await self._bot_membership(chat, by, "member", "left")
+
+    async def _bot_membership(
+        self, chat: dict[str, Any], by: dict[str, Any], old: str, new: str
+    ) -> None:
         await self.push_update(
             "my_chat_member",
             {
                 "chat": chat,
                 "from": by,
                 "date": int(time.time()),
-                "old_chat_member": {"status": "member", "user": self.bot_user},
-                "new_chat_member": {"status": "left", "user": self.bot_user},
+                "old_chat_member": {"status": old, "user": self.bot_user},
+                "new_chat_member": {"status": new, "user": self.bot_user},
             },
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -84,9 +85,13 @@ async def make_bot(emulator: BotAPIEmulator, tmp_path: Path) -> AsyncIterator[Bo
     """Start real Applications polling the emulator; stops them (updater, app) afterwards."""
     runtimes: list[BotRuntime] = []
 
-    async def factory(services: Services | None = None, **overrides: Any) -> BotRuntime:
+    async def factory(
+        services: Services | None = None,
+        clock: Callable[[], float] | None = None,
+        **overrides: Any,
+    ) -> BotRuntime:
         settings = make_settings(emulator, tmp_path / "data", **overrides)
-        runtime = BotRuntime(settings, services=services, warm_up=False)
+        runtime = BotRuntime(settings, services=services, warm_up=False, clock=clock or time.time)
         await runtime.start(polling=True, poll_timeout=1)
         await emulator.polling_started.wait()
         runtimes.append(runtime)

@@ -17,6 +17,8 @@ from services.core.types import (
     Prompt,
     Summary,
     SummaryOptions,
+    Usage,
+    UsageStats,
 )
 
 
@@ -182,4 +184,52 @@ class MessageArchive(Protocol):
 
     async def purge_stored_before(self, cutoff: int) -> int:
         """Delete messages stored before Unix time ``cutoff``; returns how many."""
+        ...
+
+
+@runtime_checkable
+class AccessLedger(Protocol):
+    """Who may use the bot and how much they used: rules, quotas, counters, audit (counts only).
+
+    Subjects are ``"<id>"`` or ``"@username"`` (lower-case); days are UTC ``YYYY-MM-DD``.
+    """
+
+    async def access_rules(self, subjects: list[str]) -> dict[str, bool]:
+        """The stored allow (True) / deny (False) rule of each subject that has one."""
+        ...
+
+    async def set_access_rule(self, subject: str, allowed: bool, by: int) -> None:
+        """Store an allow or deny rule, audited as made by ``by``."""
+        ...
+
+    async def quota_override(self, user_id: int) -> int | None:
+        """A user's own daily request quota, when the operator set one."""
+        ...
+
+    async def set_quota_override(self, user_id: int, requests: int, by: int) -> None:
+        """Set a user's daily request quota, audited as made by ``by``."""
+        ...
+
+    async def usage(self, day: str, scope: str, subject: int) -> Usage:
+        """What ``subject`` (scope "user" or "chat") used on ``day``."""
+        ...
+
+    async def add_usage(self, day: str, scope: str, subject: int, usage: Usage) -> None:
+        """Add ``usage`` to the day's counters of ``subject``."""
+        ...
+
+    async def record_answer_time(self, day: str, seconds: float) -> None:
+        """Remember how long one request took to handle."""
+        ...
+
+    async def first_notice_today(self, chat_id: int, day: str) -> bool:
+        """True the first time a chat is told it may not use the bot on ``day``."""
+        ...
+
+    async def usage_stats(self, days: list[str]) -> UsageStats:
+        """Counts over ``days``."""
+        ...
+
+    async def audit_log(self, limit: int = 20) -> list[tuple[int, int, str, str, str]]:
+        """The newest operator changes: (unix time, admin id, action, subject, value)."""
         ...

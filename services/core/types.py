@@ -219,3 +219,34 @@ class ChatExport:
     chat_id: int | None
     title: str
     messages: list[ChatMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one user or chat used on one UTC day (counts only, never text)."""
+
+    requests: int = 0
+    chars: int = 0
+    tokens: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True)
+class UsageStats:
+    """Counts over a window of days, for the operator's ``/stats``.
+
+    Attributes:
+        users / chats: distinct users and chats that made requests.
+        requests / tokens / refused: totals (refused: access or quota refusals).
+        answer_p50 / answer_p95: seconds from an update to the end of its handling.
+        top_users: (user id, requests), most first.
+    """
+
+    users: int
+    chats: int
+    requests: int
+    tokens: int
+    refused: int
+    answer_p50: float
+    answer_p95: float
+    top_users: list[tuple[int, int]] = field(default_factory=list)

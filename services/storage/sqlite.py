@@ -17,7 +17,14 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from services.core.types import ChatMessage, ChatPreferences, DigestSettings, Length
+from services.core.types import (
+    ChatMessage,
+    ChatPreferences,
+    DigestSettings,
+    Length,
+    Usage,
+    UsageStats,
+)
 from services.storage.crypto import (
     KEY_FILE_NAME,
     GroupCipher,
@@ -94,6 +101,41 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE storage_meta (
         name TEXT PRIMARY KEY,
         value BLOB NOT NULL
+    );
+    """,
+    # Access, quotas and the operator's view: counts and ids only, never message text.
+    """
+    CREATE TABLE access_rules (
+        subject TEXT PRIMARY KEY,
+        allowed INTEGER NOT NULL
+    );
+    CREATE TABLE quota_overrides (
+        user_id INTEGER PRIMARY KEY,
+        requests INTEGER NOT NULL
+    );
+    CREATE TABLE usage_daily (
+        day TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        subject INTEGER NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        chars INTEGER NOT NULL DEFAULT 0,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        refused INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, scope, subject)
+    );
+    CREATE TABLE answer_times (day TEXT NOT NULL, seconds REAL NOT NULL);
+    CREATE INDEX answer_times_by_day ON answer_times (day);
+    CREATE TABLE access_notices (
+        chat_id INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        PRIMARY KEY (chat_id, day)
+    );
+    CREATE TABLE admin_audit (
+        at INTEGER NOT NULL,
+        admin_id INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        value TEXT NOT NULL
     );
     """,
 )
@@ -471,6 +513,158 @@ class SQLiteStore:
         if cursor.rowcount:
             await self._scrub()
         return cursor.rowcount
+
+    # ------------------------------------------------------------------ access and quotas
+
+    @serialized
+    async def access_rules(self, subjects: list[str]) -> dict[str, bool]:
+        """The stored allow / deny rule of each subject that has one."""
+        if not subjects:
+            return {}
+        marks = ",".join("?" * len(subjects))
+        async with self._db.execute(
+            f"SELECT subject, allowed FROM access_rules WHERE subject IN ({marks})",  # noqa: S608
+            subjects,
+        ) as cursor:
+            return {str(subject): bool(allowed) for subject, allowed in await cursor.fetchall()}
+
+    @serialized
+    async def set_access_rule(self, subject: str, allowed: bool, by: int) -> None:
+        """Store an allow or deny rule, audited."""
+        await self._db.execute(
+            "INSERT INTO access_rules (subject, allowed) VALUES (?, ?)"
+            " ON CONFLICT (subject) DO UPDATE SET allowed = excluded.allowed",
+            (subject, int(allowed)),
+        )
+        await self._audit(by, "allow" if allowed else "deny", subject, "")
+        await self._db.commit()
+
+    @serialized
+    async def quota_override(self, user_id: int) -> int | None:
+        """A user's own daily request quota, if set."""
+        async with self._db.execute(
+            "SELECT requests FROM quota_overrides WHERE user_id = ?", (user_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else None
+
+    @serialized
+    async def set_quota_override(self, user_id: int, requests: int, by: int) -> None:
+        """Set a user's daily request quota, audited."""
+        await self._db.execute(
+            "INSERT INTO quota_overrides (user_id, requests) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET requests = excluded.requests",
+            (user_id, requests),
+        )
+        await self._audit(by, "quota", str(user_id), str(requests))
+        await self._db.commit()
+
+    async def _audit(self, admin_id: int, action: str, subject: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO admin_audit (at, admin_id, action, subject, value)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (int(time.time()), admin_id, action, subject, value),
+        )
+
+    @serialized
+    async def audit_log(self, limit: int = 20) -> list[tuple[int, int, str, str, str]]:
+        """The newest operator changes, newest first."""
+        async with self._db.execute(
+            "SELECT at, admin_id, action, subject, value FROM admin_audit"
+            " ORDER BY rowid DESC LIMIT ?",
+            (limit,),
+        ) as cursor:
+            return [
+                (int(at), int(admin), str(action), str(subject), str(value))
+                for at, admin, action, subject, value in await cursor.fetchall()
+            ]
+
+    @serialized
+    async def usage(self, day: str, scope: str, subject: int) -> Usage:
+        """What ``subject`` used on ``day``."""
+        async with self._db.execute(
+            "SELECT requests, chars, tokens, refused FROM usage_daily"
+            " WHERE day = ? AND scope = ? AND subject = ?",
+            (day, scope, subject),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return Usage(*(int(v) for v in row)) if row else Usage()
+
+    @serialized
+    async def add_usage(self, day: str, scope: str, subject: int, usage: Usage) -> None:
+        """Add to the day's counters of ``subject``."""
+        await self._db.execute(
+            """
+            INSERT INTO usage_daily (day, scope, subject, requests, chars, tokens, refused)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (day, scope, subject) DO UPDATE SET
+                requests = requests + excluded.requests, chars = chars + excluded.chars,
+                tokens = tokens + excluded.tokens, refused = refused + excluded.refused
+            """,
+            (day, scope, subject, usage.requests, usage.chars, usage.tokens, usage.refused),
+        )
+        await self._db.commit()
+
+    @serialized
+    async def record_answer_time(self, day: str, seconds: float) -> None:
+        """Remember one request's handling time."""
+        await self._db.execute(
+            "INSERT INTO answer_times (day, seconds) VALUES (?, ?)", (day, seconds)
+        )
+        await self._db.commit()
+
+    @serialized
+    async def first_notice_today(self, chat_id: int, day: str) -> bool:
+        """True the first time ``chat_id`` is refused on ``day``."""
+        cursor = await self._db.execute(
+            "INSERT OR IGNORE INTO access_notices (chat_id, day) VALUES (?, ?)", (chat_id, day)
+        )
+        await self._db.commit()
+        return cursor.rowcount == 1
+
+    @serialized
+    async def usage_stats(self, days: list[str]) -> UsageStats:
+        """Counts over ``days`` (users and chats that made at least one request)."""
+        marks = ",".join("?" * len(days))
+        where = f"day IN ({marks})"
+        async with self._db.execute(
+            f"SELECT scope, COUNT(DISTINCT subject), SUM(requests), SUM(tokens), SUM(refused)"  # noqa: S608
+            f" FROM usage_daily WHERE {where} AND requests > 0 GROUP BY scope",
+            days,
+        ) as cursor:
+            by_scope = {str(row[0]): row[1:] for row in await cursor.fetchall()}
+        async with self._db.execute(
+            f"SELECT SUM(refused) FROM usage_daily WHERE {where} AND scope = 'user'",  # noqa: S608
+            days,
+        ) as cursor:
+            refused_row = await cursor.fetchone()
+        async with self._db.execute(
+            f"SELECT seconds FROM answer_times WHERE {where} ORDER BY seconds",  # noqa: S608
+            days,
+        ) as cursor:
+            times = [float(row[0]) for row in await cursor.fetchall()]
+        async with self._db.execute(
+            f"SELECT subject, SUM(requests) AS total FROM usage_daily WHERE {where}"  # noqa: S608
+            " AND scope = 'user' GROUP BY subject HAVING total > 0 ORDER BY total DESC LIMIT 5",
+            days,
+        ) as cursor:
+            top = [(int(subject), int(total)) for subject, total in await cursor.fetchall()]
+        users = by_scope.get("user", (0, 0, 0, 0))
+        chats = by_scope.get("chat", (0, 0, 0, 0))
+
+        def percentile(share: float) -> float:
+            return times[min(len(times) - 1, int(share * len(times)))] if times else 0.0
+
+        return UsageStats(
+            users=int(users[0] or 0),
+            chats=int(chats[0] or 0),
+            requests=int(users[1] or 0),
+            tokens=int(users[2] or 0),
+            refused=int((refused_row[0] if refused_row else 0) or 0),
+            answer_p50=percentile(0.5),
+            answer_p95=percentile(0.95),
+            top_users=top,
+        )
 
     async def close(self) -> None:
         """Close the connection."""
