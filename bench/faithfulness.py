@@ -13,34 +13,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from services.grounding.align import known_words  # noqa: E402
+from services.grounding.align import novel_details as sentence_details  # noqa: E402
 from services.text.splitting import split_sentences  # noqa: E402
-
-_TOKEN = re.compile(r"\b(?:\d[\d.,]*|[A-ZÁÉÍÓÚÑ][\w'-]+)")
 
 
 def novel_details(summary: str, source: str, language: str) -> list[str]:
-    """Numbers and non-initial capitalized words of ``summary`` absent from ``source``."""
-    # CNN/DM sources are re-tokenized ("Burnley 's"): compare on words without possessives.
-    known = set(re.findall(r"\w+", re.sub(r"\s*['’]s\b", "", source.lower())))
-    found = []
-    for sentence in split_sentences(summary, language):
-        for match in _TOKEN.finditer(sentence):
-            if match.start() == 0:
-                continue  # a sentence-initial capital says nothing
-            token = re.sub(r"['’]s$", "", match.group(0).rstrip(".,"))
-            if re.fullmatch(r"I(?:['’]\w+)?", token):
-                continue  # the pronoun "I", "I'm", "I'll" …
-            words = re.findall(r"\w+", token.lower())
-            if words and any(word not in known for word in words):
-                found.append(token)
-    return found
+    """Numbers and non-initial capitalized words of ``summary`` absent from ``source`` (the
+    same check the bot's grounding makes)."""
+    known = known_words(source)
+    return [d for s in split_sentences(summary, language) for d in sentence_details(s, known)]
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from services.core.protocols import (
 )
 from services.digest.chat_export import ChatExportReader
 from services.digest.service import DigestService
+from services.grounding.align import GroundingMode
 from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
 from services.ingest.fetch import FetchPolicy, WebReader
 from services.keywords.extractor import KeyBERTExtractor
@@ -129,6 +130,7 @@ def build_services(settings: Settings) -> Services:
         llm=LLMSummarizer(engine, limits),
         adapted=AdaptedModels(settings.llm_cache_dir, limits),
         learned=LearnedModels(settings.llm_cache_dir),
+        grounding=GroundingMode(settings.grounding),
     )
     keywords = build_keywords(settings, executor)
     generation_executor = ModelExecutor(settings.llm_max_concurrent, settings.llm_queue)

@@ -180,7 +180,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     from tqdm import tqdm
 
     from bot.app import build_services
-    from services.evaluation.rouge import evaluate_summarizer, summarize_scores
+    from services.evaluation.rouge import bootstrap, evaluate_summarizer, summarize_scores
 
     examples = load_summary_examples(Path(args.data), args.limit)
     services = build_services(settings)
@@ -194,6 +194,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
         _write_jsonl(Path(args.predictions_out), run.predictions)
     refused = run.refused
     scores = summarize_scores(run.scores)
+    faithful = bootstrap(run.faithfulness)
     report = {
         "data": str(args.data),
         "method": method,
@@ -201,6 +202,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
         "refused": refused,
         "sentences": args.sentences,
         "rouge": {name: value.as_dict() for name, value in scores.items()},
+        "faithfulness": faithful.as_dict(),
     }
     if args.json:
         return json.dumps(report, indent=2)
@@ -210,6 +212,10 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     ]
     for name, value in scores.items():
         lines.append(f"{name:<10} {value.mean:>6.2f}  [{value.low:.2f}, {value.high:.2f}]")
+    lines.append(
+        f"supported sentences {faithful.mean:.1f} % [{faithful.low:.1f}, {faithful.high:.1f}]"
+        " (names, numbers and content words found in the source)"
+    )
     return "\n".join(lines)
 
 

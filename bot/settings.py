@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     parse_memory_mb: int = Field(default=1024, ge=32)
     default_method: str = "embedding"
+    grounding: Literal["mark", "drop", "off"] = "mark"
     model_workers: int = Field(default=1, ge=1)
     model_queue: int = Field(default=4, ge=0)
     keywords_top_n: int = Field(default=10, ge=1, le=30)

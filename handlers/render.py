@@ -181,8 +181,44 @@ def render_summary(summary: Summary, language: str, title: str = "", note: str =
             reason=summary.note,
         )
         blocks.append(f"<i>{escape(fallback)}</i>")
-    blocks.extend(paragraph_blocks("\n".join(summary.sentences)))
+    if summary.citations:
+        blocks.extend(_cited_blocks(summary, language))
+    else:
+        blocks.extend(paragraph_blocks("\n".join(summary.sentences)))
     return pack_blocks(blocks)
+
+
+QUOTE_CHARS = 300
+"""Longer cited source sentences are shortened in the sources list."""
+
+
+def _cited_blocks(summary: Summary, language: str) -> list[str]:
+    """Written sentences with their source numbers ("… [1][2]"), a ⚠️ on those the source does
+    not support, then the numbered sources quoted."""
+    lines = []
+    for sentence, cited, flagged in zip(
+        summary.sentences, summary.citations, summary.flagged, strict=True
+    ):
+        marks = "".join(f"[{i + 1}]" for i in cited)
+        line = ("⚠️ " if flagged else "") + escape(sentence) + (f" {marks}" if marks else "")
+        lines.append(line)
+    blocks = ["\n".join(lines)] if lines else []
+    if summary.quotes:
+        quoted = [
+            f"[{n}] <i>{escape(_shorten(quote, QUOTE_CHARS))}</i>"
+            for n, quote in enumerate(summary.quotes, start=1)
+        ]
+        blocks.append(f"<b>{escape(t('grounding_sources', language))}</b>\n" + "\n".join(quoted))
+    if any(summary.flagged):
+        blocks.append(f"<i>{escape(t('grounding_flag_note', language))}</i>")
+    if summary.dropped:
+        note = tn("grounding_dropped", summary.dropped, language)
+        blocks.append(f"<i>{escape(note)}</i>")
+    return blocks
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def render_keywords(

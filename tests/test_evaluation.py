@@ -89,6 +89,9 @@ def test_eval_summary_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     report = json.loads(capsys.readouterr().out)
     assert report["documents"] == 3 and report["method"] == "lead"
     assert report["rouge"]["rouge1"]["mean"] == pytest.approx(100)
+    assert report["faithfulness"]["mean"] == pytest.approx(100), (
+        "extracted sentences are supported"
+    )
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["d0", "d1", "d2"]
     assert rows[0]["summary"].startswith("The city council approved")

@@ -60,6 +60,11 @@ class Summary:
         source_chars: characters in the source text.
         note: why the result differs from the request (a fallback), or empty.
         requested_method: the method asked for when a fallback replaced it, else empty.
+        citations: for a written (abstractive) summary, per sentence, the 0-based indices in
+            ``quotes`` of the source sentences that support it; empty when not grounded.
+        quotes: the cited source sentences, in order of first citation.
+        flagged: per sentence, whether the source lacks some of its names, numbers or words.
+        dropped: sentences left out because the source does not support them.
     """
 
     method: str
@@ -69,6 +74,10 @@ class Summary:
     source_chars: int
     note: str = ""
     requested_method: str = ""
+    citations: list[list[int]] = field(default_factory=list)
+    quotes: list[str] = field(default_factory=list)
+    flagged: list[bool] = field(default_factory=list)
+    dropped: int = 0
 
     @property
     def text(self) -> str:

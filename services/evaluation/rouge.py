@@ -14,7 +14,8 @@ from services.core.errors import CondensaError
 from services.core.protocols import Summarizer
 from services.core.types import SummaryOptions
 from services.evaluation.data import SummaryExample
-from services.text.splitting import split_sentences
+from services.grounding.align import ground, supported_share
+from services.text.splitting import clean_text, split_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 _WORD_RE = re.compile(r"\w+")
@@ -107,6 +108,9 @@ class EvaluationRun:
     scores: list[dict[str, float]] = field(default_factory=list)
     predictions: list[dict[str, str]] = field(default_factory=list)
     refused: int = 0
+    faithfulness: list[float] = field(default_factory=list)
+    """Per document, the share of summary sentences whose names, numbers and content words the
+    source contains (lexical grounding; 1.0 for extractive summaries by construction)."""
 
 
 async def evaluate_summarizer(
@@ -126,6 +130,9 @@ async def evaluate_summarizer(
         try:
             summary = await summarizer.summarize(example.text, options)
             prediction, language = summary.text, summary.language
+            source = split_sentences(clean_text(example.text), language)
+            grounded = ground(summary.sentences, source, language)
+            run.faithfulness.append(100 * supported_share(grounded))
         except CondensaError:
             prediction, language = "", example.language or "en"
             run.refused += 1

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from services.core.errors import (
     InputTooLarge,
@@ -14,7 +14,8 @@ from services.core.errors import (
 )
 from services.core.executor import ModelExecutor
 from services.core.types import Length, Summary, SummaryOptions
-from services.summarize.prepared import SentenceRanker, prepare_text
+from services.grounding.align import GroundingMode, ground
+from services.summarize.prepared import PreparedText, SentenceRanker, prepare_text
 from services.summarize.rankers.lexrank import LexRankRanker
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class SummaryService:
         generators: dict[str, GenerativeSummarizer] | None = None,
         adapted: AdaptedSource | None = None,
         learned: LearnedSource | None = None,
+        grounding: GroundingMode = GroundingMode.MARK,
+        embedder: Callable[[str], Callable[[list[str]], Any]] | None = None,
     ) -> None:
         if not rankers:
             raise ValueError("at least one extractive ranker is required")
@@ -116,6 +119,8 @@ class SummaryService:
         self._generators = generators or {}
         self._adapted = adapted
         self._learned = learned
+        self._grounding = grounding
+        self._embedder = embedder
         self._max_chars = max_chars
         self._fallback = default_method if default_method in rankers else next(iter(rankers))
         known = {**rankers, **self._generators}
@@ -163,7 +168,7 @@ class SummaryService:
                 written = generator.summarize(
                     prepared.sentences, prepared.language, options.length
                 )
-                return Summary(method, prepared.language, written, total, prepared.chars)
+                return self._grounded(method, prepared, written)
             except ModelUnavailable as error:
                 logger.warning(
                     "%s unavailable, falling back to %s: %s", method, self._fallback, error
@@ -190,6 +195,36 @@ class SummaryService:
             requested_method=requested,
         )
 
+    def _grounded(self, method: str, prepared: PreparedText, written: list[str]) -> Summary:
+        """A written summary with its sources cited and unsupported sentences marked or
+        dropped, as ``GROUNDING`` says."""
+        total, language = len(prepared.sentences), prepared.language
+        if self._grounding == GroundingMode.OFF:
+            return Summary(method, language, written, total, prepared.chars)
+        embed = None
+        if self._embedder is not None:
+            try:
+                embed = self._embedder(language)
+            except ModelUnavailable as error:
+                logger.warning("grounding without embeddings: %s", error)
+        grounded = ground(written, prepared.sentences, language, embed)
+        kept = [g for g in grounded if g.supported or self._grounding != GroundingMode.DROP]
+        quote_of: dict[int, int] = {}
+        for g in kept:
+            for index in g.sources:
+                quote_of.setdefault(index, len(quote_of))
+        return Summary(
+            method,
+            language,
+            [g.text for g in kept],
+            total,
+            prepared.chars,
+            citations=[[quote_of[i] for i in g.sources] for g in kept],
+            quotes=[prepared.sentences[i] for i in quote_of],
+            flagged=[not g.supported for g in kept],
+            dropped=len(grounded) - len(kept),
+        )
+
     def _ranker(self, method: str) -> SentenceRanker:
         if method in self._rankers or self._learned is None:
             return self._rankers[method]
@@ -204,6 +239,7 @@ def build_summary_service(
     llm: GenerativeSummarizer | None = None,
     adapted: AdaptedSource | None = None,
     learned: LearnedSource | None = None,
+    grounding: GroundingMode = GroundingMode.MARK,
 ) -> SummaryService:
     """The service with every backend this installation has.
 
@@ -235,4 +271,13 @@ def build_summary_service(
         generators=generators,
         adapted=adapted,
         learned=learned,
+        grounding=grounding,
+        embedder=_encoder_for_language,
     )
+
+
+def _encoder_for_language(language: str) -> Callable[[list[str]], Any]:
+    """The shipped sentence encoder for ``language`` (MiniLM for English, e5 otherwise)."""
+    from services.embeddings.backends import keyword_backend
+
+    return keyword_backend("minilm" if language == "en" else "e5").embed

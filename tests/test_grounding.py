@@ -1,0 +1,82 @@
+"""Grounded written summaries: alignment with source sentences, unsupported details marked or
+dropped, numbered sources in the reply, and the faithfulness figure of ``eval summary``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from handlers.render import render_summary
+from services.core.executor import ModelExecutor
+from services.core.types import Length, SummaryOptions
+from services.grounding.align import GroundingMode, ground, supported_share
+from services.summarize.prepared import prepare_text
+from services.summarize.rankers.lexrank import LexRankRanker
+from services.summarize.service import SummaryService
+from tests.conftest import ENGLISH_ARTICLE
+
+SOURCE = prepare_text(ENGLISH_ARTICLE, "en").sentences
+
+
+def test_each_written_sentence_cites_what_supports_it_and_invented_details_are_listed() -> None:
+    written = [
+        "The plan adds three tram lines and doubles night buses.",
+        "The city will spend 900 million euros on the plan.",
+        "Mayor Thompson opened the first line.",
+        "Unicorns graze quietly beside purple waterfalls.",
+    ]
+    grounded = ground(written, SOURCE, "en")
+    assert grounded[0].supported and grounded[0].sources[0] == 1, "cites the tram sentence"
+    assert "900" in grounded[1].unsupported
+    assert "Thompson" in grounded[2].unsupported
+    assert not grounded[3].supported and not grounded[3].sources
+    assert supported_share(grounded) == 0.25
+
+
+def test_numbers_and_names_the_source_has_are_supported() -> None:
+    grounded = ground(["I think the council approved the plan on Monday."], SOURCE, "en")
+    assert grounded[0].supported, grounded[0].unsupported
+
+
+class FakeWriter:
+    """A generator that writes one faithful and one invented sentence."""
+
+    def summarize(self, sentences: Sequence[str], language: str, length: Length) -> list[str]:
+        return [
+            "The council approved a plan to expand public transport.",
+            "The plan was signed by President Lincoln in 1862.",
+        ]
+
+
+def service(mode: GroundingMode) -> SummaryService:
+    return SummaryService(
+        ModelExecutor(),
+        {"lexrank": LexRankRanker()},
+        generators={"llm": FakeWriter()},
+        grounding=mode,
+    )
+
+
+async def test_mark_keeps_and_flags_drop_leaves_out_off_shows_as_written() -> None:
+    options = SummaryOptions(method="llm", language="en")
+    marked = await service(GroundingMode.MARK).summarize(ENGLISH_ARTICLE, options)
+    assert marked.flagged == [False, True]
+    assert marked.citations[0][0] == 0 and marked.quotes[0] == SOURCE[0]
+    dropped = await service(GroundingMode.DROP).summarize(ENGLISH_ARTICLE, options)
+    assert len(dropped.sentences) == 1 and dropped.dropped == 1
+    plain = await service(GroundingMode.OFF).summarize(ENGLISH_ARTICLE, options)
+    assert len(plain.sentences) == 2 and not plain.citations and not plain.flagged
+
+
+async def test_the_reply_numbers_sources_and_explains_the_mark() -> None:
+    options = SummaryOptions(method="llm", language="en")
+    marked = await service(GroundingMode.MARK).summarize(ENGLISH_ARTICLE, options)
+    html = "\n".join(render_summary(marked, "en"))
+    assert "public transport. [1]" in html
+    assert "⚠️ The plan was signed by President Lincoln in 1862." in html
+    assert "<b>Sources</b>\n[1] <i>The city council approved" in html
+    assert "⚠️ marks a sentence with names, numbers or words" in html
+    dropped = await service(GroundingMode.DROP).summarize(ENGLISH_ARTICLE, options)
+    spanish = "\n".join(render_summary(dropped, "es"))
+    assert (
+        "<b>Fuentes</b>" in spanish and "He omitido 1 frase que la fuente no respalda." in spanish
+    )
