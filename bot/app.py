@@ -39,7 +39,8 @@ from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
 from services.ingest.fetch import FetchPolicy, WebReader
 from services.keywords.extractor import KeyBERTExtractor
 from services.llm.adapt.serving import AdaptedModels
-from services.llm.engines import GenerationLimits, choose_engine
+from services.llm.engines import Engine, GenerationLimits, choose_engine
+from services.llm.server import ServerConfig, ServerEngine
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMSummarizer
 from services.storage.sqlite import SQLiteStore
@@ -105,6 +106,24 @@ def build_abstractive(settings: Settings) -> Seq2SeqSummarizer:
     )
 
 
+def build_engine(settings: Settings) -> Engine:
+    """The model server when ``LLM_BASE_URL`` is set, else the in-process engine."""
+    if settings.llm_base_url:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        return ServerEngine(
+            ServerConfig(
+                base_url=settings.llm_base_url,
+                model=settings.llm_server_model or settings.llm_model,
+                api_key=key,
+                timeout=settings.llm_timeout_seconds,
+                context_tokens=settings.llm_context_tokens,
+            )
+        )
+    return choose_engine(
+        settings.llm_engine, settings.llm_model, settings.llm_cache_dir, settings.model_downloads
+    )
+
+
 def generation_limits(settings: Settings) -> GenerationLimits:
     """Token and temperature limits of ``settings``."""
     return GenerationLimits(
@@ -116,11 +135,9 @@ def generation_limits(settings: Settings) -> GenerationLimits:
 
 def build_services(settings: Settings) -> Services:
     """The real services: summarizers and KeyBERT share one bounded executor; generation has
-    its own (``LLM_MAX_CONCURRENT`` at a time), and the LLM engine is loaded on first use."""
+    its own (``LLM_MAX_CONCURRENCY`` at a time), and the LLM engine is loaded on first use."""
     executor = ModelExecutor(workers=settings.model_workers, queue=settings.model_queue)
-    engine = choose_engine(
-        settings.llm_engine, settings.llm_model, settings.llm_cache_dir, settings.model_downloads
-    )
+    engine = build_engine(settings)
     limits = generation_limits(settings)
     summarizer = build_summary_service(
         executor,
@@ -133,7 +150,7 @@ def build_services(settings: Settings) -> Services:
         grounding=GroundingMode(settings.grounding),
     )
     keywords = build_keywords(settings, executor)
-    generation_executor = ModelExecutor(settings.llm_max_concurrent, settings.llm_queue)
+    generation_executor = ModelExecutor(settings.llm_max_concurrency, settings.llm_queue)
     generator = GenerationService(engine, generation_executor, limits)
     return Services(
         summarizer=summarizer,

@@ -430,7 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     secrets = [
         s.get_secret_value()
-        for s in (settings.telegram_bot_token, settings.webhook_secret, settings.storage_key)
+        for s in (
+            settings.telegram_bot_token,
+            settings.webhook_secret,
+            settings.storage_key,
+            settings.llm_api_key,
+        )
         if s
     ]
     configure_logging(settings.log_level if args.command is None else "ERROR", secrets)

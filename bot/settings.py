@@ -73,12 +73,17 @@ class Settings(BaseSettings):
     abstractive_chunk_tokens: int = Field(default=900, ge=32, le=16384)
     model_downloads: bool = False
 
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_server_model: str = ""
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_context_tokens: int = Field(default=4096, ge=256)
     llm_engine: Literal["auto", "llama.cpp", "transformers"] = "auto"
     llm_model: str = "smollm2"
     llm_max_new_tokens: int = Field(default=256, ge=1, le=4096)
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     llm_max_prompt_tokens: int = Field(default=1536, ge=64, le=32768)
-    llm_max_concurrent: int = Field(default=1, ge=1)
+    llm_max_concurrency: int = Field(default=1, ge=1)
     llm_queue: int = Field(default=2, ge=0)
     stream_edit_seconds_private: float = Field(default=1.0, ge=0.05)
     stream_edit_seconds_group: float = Field(default=3.0, ge=0.05)
@@ -90,12 +95,14 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_API_URL must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("telegram_bot_token", "webhook_secret", "storage_key", mode="before")
+    @field_validator(
+        "telegram_bot_token", "webhook_secret", "storage_key", "llm_api_key", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("webhook_url", mode="before")
+    @field_validator("webhook_url", "llm_base_url", mode="before")
     @classmethod
     def _empty_url_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -17,6 +17,7 @@ from services.core.errors import (
     FetchBlocked,
     InputTooLarge,
     InputTooShort,
+    ModelServerError,
     ModelUnavailable,
     UnknownMethod,
     UnsupportedFormat,
@@ -73,6 +74,12 @@ def error_sentence(error: CondensaError, language: str) -> str:
         return escape(t("err_fetch", language, reason=str(error)))
     if isinstance(error, EmptyInput):
         return escape(t("err_empty", language))
+    if isinstance(error, ModelServerError):
+        key = f"err_server_{error.kind}"
+        if key not in message_ids(language):
+            key = "err_server_bad_response"
+        wait = t("retry_in", language, seconds=error.retry_after) if error.retry_after else ""
+        return escape(t(key, language, wait=wait).strip())
     return escape(t("err_generic", language))
 
 

@@ -106,13 +106,16 @@ class GenerateHandlers:
         try:
             async with WorkInProgress(message, t("writing", language)) as progress:
                 try:
-                    text, tokens = await self._stream(
+                    text, tokens, broken = await self._stream(
                         generator, prompt, cancel, progress, interval
                     )
                 except CondensaError as error:
                     await progress.deliver([error_sentence(error, language)])
                     return
-                await progress.deliver(self._final(text, cancel.is_set(), language))
+                blocks = self._final(text, cancel.is_set(), language)
+                if broken is not None:  # keep what arrived, and say it was cut
+                    blocks.append(f"<i>{error_sentence(broken, language)}</i>")
+                await progress.deliver(pack_blocks(blocks))
                 await self._record_tokens(message, tokens)
         finally:
             self._running.pop(message.chat_id, None)
@@ -124,24 +127,30 @@ class GenerateHandlers:
         cancel: threading.Event,
         progress: WorkInProgress,
         interval: float,
-    ) -> tuple[str, int]:
-        """The whole text and how many pieces (tokens, for the local engines) arrived."""
+    ) -> tuple[str, int, CondensaError | None]:
+        """The text, how many pieces (tokens, for the local engines) arrived, and the error
+        that broke the stream after some text (raised when nothing had arrived)."""
         loop = asyncio.get_running_loop()
         text = ""
         pieces = 0
         shown = ""
         last_edit = -interval  # the first words are shown at once, later edits are throttled
-        async for piece in generator.stream(prompt, cancel):
-            text += piece
-            pieces += 1
-            preview = text.strip()
-            # Telegram allows about one edit per second per chat (fewer in groups).
-            if preview and preview != shown and loop.time() - last_edit >= interval:
-                first = split_plain(preview, _PREVIEW_LIMIT)[0]
-                await progress.show(escape(first) + CURSOR)
-                shown = preview
-                last_edit = loop.time()
-        return text.strip(), pieces
+        try:
+            async for piece in generator.stream(prompt, cancel):
+                text += piece
+                pieces += 1
+                preview = text.strip()
+                # Telegram allows about one edit per second per chat (fewer in groups).
+                if preview and preview != shown and loop.time() - last_edit >= interval:
+                    first = split_plain(preview, _PREVIEW_LIMIT)[0]
+                    await progress.show(escape(first) + CURSOR)
+                    shown = preview
+                    last_edit = loop.time()
+        except CondensaError as error:
+            if not text.strip():
+                raise
+            return text.strip(), pieces, error
+        return text.strip(), pieces, None
 
     async def _record_tokens(self, message: Message, tokens: int) -> None:
         """Count what the model wrote against the user's and the group's daily quota."""
@@ -158,4 +167,4 @@ class GenerateHandlers:
         blocks = paragraph_blocks(text) if text else [escape(t("generation_empty", language))]
         if stopped:
             blocks.append(f"<i>{escape(t('generation_stopped', language))}</i>")
-        return pack_blocks(blocks)
+        return blocks

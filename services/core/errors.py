@@ -91,3 +91,19 @@ class NotAnExport(UnsupportedFormat):
     def __init__(self, detail: str) -> None:
         super().__init__("chat export")
         self.detail = detail
+
+
+class ModelServerError(CondensaError):
+    """The model server failed; ``kind`` says how, for one clear sentence.
+
+    Kinds: ``unreachable`` (refused, DNS), ``timeout``, ``unauthorized`` (401/403),
+    ``unknown_model`` (404), ``rate_limited`` (429), ``overloaded`` (5xx), ``down`` (the
+    circuit is open after repeated failures), ``cut`` (the stream broke after some text),
+    ``bad_response`` (malformed data), ``too_long`` (the prompt does not fit its context).
+    """
+
+    def __init__(self, kind: str, detail: str = "", retry_after: int | None = None) -> None:
+        super().__init__(f"model server: {kind}" + (f" ({detail})" if detail else ""))
+        self.kind = kind
+        self.detail = detail
+        self.retry_after = retry_after
