@@ -30,6 +30,17 @@ def test_generated_text_is_tidied_into_sentences() -> None:
     ]
 
 
+def test_a_summary_cut_by_the_token_limit_ends_on_a_complete_sentence() -> None:
+    cut = "The council approved a plan. It costs 450 million euros. He added that there"
+    assert tidy_generated(cut, "en") == [
+        "The council approved a plan.",
+        "It costs 450 million euros.",
+    ]
+    assert tidy_generated("The council approved a plan to", "en") == [
+        "The council approved a plan to…"
+    ]
+
+
 def test_lengths_scale_with_the_request() -> None:
     settings = GenerationSettings(max_new_tokens=100, min_new_tokens=40)
     assert settings.lengths(Length.SHORT) == (18, 45)

@@ -10,6 +10,7 @@ budgets use the server's own tokenizer when it offers one (llama.cpp's ``/tokeni
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -117,27 +118,38 @@ class ServerEngine:
             reset_timeout=config.reset_seconds,
             exclude=[lambda error: not _trips_breaker(error)],
         )
-        self._tokenize_url = config.base_url.rstrip("/").removesuffix("/v1") + "/tokenize"
-        self._has_tokenizer: bool | None = None
-        self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` by the server's tokenizer (llama.cpp's ``/tokenize``), else an
-        estimate of one token per four characters."""
-        if self._has_tokenizer is not False:
+        """Tokens of ``text`` by the server's tokenizer — llama.cpp's ``/tokenize`` or
+        llama-cpp-python's ``/extras/tokenize`` — else one token per four characters."""
+        if self._tokenizer is not None:
+            url, field = self._tokenizer
             try:
-                response = httpx.post(
-                    self._tokenize_url, json={"content": text}, timeout=self.config.timeout
-                )
-                if response.status_code == 200:
-                    self._has_tokenizer = True
-                    return len(response.json()["tokens"])
+                response = httpx.post(url, json={field: text}, timeout=self.config.timeout)
+                response.raise_for_status()
+                return len(response.json()["tokens"])
             except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            with self._lock:
-                self._has_tokenizer = False
-            logger.info("the model server has no /tokenize: prompt budgets are estimated")
+                logger.warning("the model server's tokenizer failed: prompt budgets estimated")
         return len(text) // CHARS_PER_TOKEN + 1
+
+    @property
+    def has_tokenizer(self) -> bool:
+        """Whether the server tokenizes for us (else budgets are estimated)."""
+        return self._tokenizer is not None
+
+    @functools.cached_property
+    def _tokenizer(self) -> tuple[str, str] | None:
+        """(URL, request field) of the server's tokenizer endpoint, found once."""
+        root = self.config.base_url.rstrip("/").removesuffix("/v1")
+        for url, field in ((f"{root}/tokenize", "content"), (f"{root}/extras/tokenize", "input")):
+            try:
+                response = httpx.post(url, json={field: "ok"}, timeout=self.config.timeout)
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200 and "tokens" in response.text:
+                return url, field
+        logger.info("the model server has no tokenizer endpoint: prompt budgets are estimated")
+        return None
 
     def stream(
         self, prompt: Prompt, max_new_tokens: int, temperature: float, cancel: threading.Event

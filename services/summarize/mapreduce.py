@@ -39,14 +39,23 @@ def chunk_sentences(
     return chunks
 
 
+_COMPLETE = re.compile(r"[.!?…。！？][\"'”’»)\]]*$")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?%)])")
 
 
 def tidy_generated(text: str, language: str) -> list[str]:
-    """Generated text as clean sentences (BART CNN models emit " ." and "<n>")."""
+    """Generated text as clean sentences (BART CNN models emit " ." and "<n>"), ending on a
+    complete one: a last sentence the token limit cut off is dropped (or, when it is the only
+    one, closed with an ellipsis)."""
     text = text.replace("<n>", " ").replace("\n", " ")
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", re.sub(r"\s+", " ", text)).strip()
-    return split_sentences(text, language) if text else []
+    sentences = split_sentences(text, language) if text else []
+    if sentences and not _COMPLETE.search(sentences[-1]):
+        if len(sentences) > 1:
+            sentences.pop()
+        else:
+            sentences[-1] = sentences[-1].rstrip(" ,;:-") + "…"
+    return sentences
 
 
 def map_reduce(
