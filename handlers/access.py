@@ -158,6 +158,8 @@ class AccessGate:
             await self._ledger.add_usage(day, "user", user.id, Usage(refused=1))
         language = pick_language(None, user.language_code if user else None)
         if chat.type in GROUP_TYPES:
+            if await self.allowed(None, chat):
+                return  # a denied member of an allowed group is ignored; the group keeps the bot
             try:
                 await context.bot.send_message(chat.id, t("access_group_left", language))
                 await context.bot.leave_chat(chat.id)

@@ -181,3 +181,18 @@ async def test_counters_survive_a_restart(emulator: BotAPIEmulator, make_bot: Bo
     await make_bot(services(), quota_user_requests=1)
     await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
     assert (await settle(emulator, FRIEND, 2))[-1].startswith("You have used all")
+
+
+async def test_a_denied_member_is_ignored_but_the_group_keeps_the_bot(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    runtime = await make_bot(services(), admin_users=f"{OPERATOR}")
+    await store_of(runtime).set_access_rule(str(STRANGER), False, OPERATOR)
+    friend = emulator.add_user(FRIEND, "Friend", "en")
+    stranger = emulator.add_user(STRANGER, "Troll", "en")
+    group = emulator.group_chat(GROUP, "Open group")
+    await emulator.send_text(group, stranger, "/summary " + ENGLISH_ARTICLE)
+    await asyncio.sleep(1.0)
+    assert texts(emulator, GROUP) == [] and not emulator.calls_to("leaveChat")
+    await emulator.send_text(group, friend, "/summary " + ENGLISH_ARTICLE)
+    assert (await settle(emulator, GROUP, 1))[-1].startswith("LexRank ·")
