@@ -1,6 +1,7 @@
 """Who may use the bot, and how much: allow-lists, daily quotas, and the operator's commands.
 
-An ``AccessGate`` in handler group -2 sees every update first. An update from a user or group
+An ``AccessGate`` in handler group -1 sees every update before the command handlers (right
+after the chat-settings loader in group -2). An update from a user or group
 the operator has not allowed gets one polite sentence (once per chat per UTC day) and goes no
 further — nothing is processed or stored; a group that is not allowed is left after saying so.
 Requests (summaries, key phrases, digests, /ask, /generate) are counted per user and per group
@@ -65,7 +66,7 @@ def command_of(message: Message) -> str:
 
 
 class AccessGate:
-    """Group -2: refuse who may not use the bot, count requests, enforce quotas.
+    """Group -1: refuse who may not use the bot, count requests, enforce quotas.
 
     Args:
         policy: the operator's settings.

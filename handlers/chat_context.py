@@ -1,7 +1,7 @@
 """What every handler needs first, loaded in one place: the chat's preferences and the reply
 language, and who may administer a group.
 
-A ``TypeHandler`` in group -1 (PTB's middleware idiom) runs before every other handler, loads the
+A ``TypeHandler`` in group -2 (PTB's middleware idiom) runs before every other handler, loads the
 chat's preferences once per update and keeps them on the callback context, which PTB creates
 once per update and hands to every handler group.
 """
@@ -49,7 +49,7 @@ def context_types() -> ContextTypes[
 
 
 class ChatSettingsLoader:
-    """The group -1 callback: load the chat's preferences and pick the reply language.
+    """The group -2 callback: load the chat's preferences and pick the reply language.
 
     Args:
         store: where preferences live.
