@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,6 +37,7 @@ from services.llm.engines import (  # noqa: E402
 )
 from services.llm.server import ServerConfig, ServerEngine  # noqa: E402
 from services.llm.service import GenerationService  # noqa: E402
+from tests.llama_server import MODEL, llama_server  # noqa: E402
 
 PROMPTS = [
     "Explain in a few sentences why the sky is blue.",
@@ -49,43 +46,6 @@ PROMPTS = [
     "Describe a busy market in the morning.",
 ]
 TOKENS = 128
-
-
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(shipped_gguf()),
-            "--model_alias",
-            "smollm2",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "2",
-            "--verbose",
-            "false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(240):
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("llama_cpp.server did not start")
 
 
 async def one(service: GenerationService, prompt: str) -> dict[str, float]:
@@ -123,13 +83,9 @@ async def measure(engine: Engine, slots: int) -> dict[str, Any]:
 
 async def run() -> dict[str, Any]:
     report: dict[str, Any] = {}
-    process, url = start_server()
-    try:
-        server = ServerEngine(ServerConfig(base_url=url, model="smollm2", context_tokens=2048))
+    with tempfile.TemporaryDirectory() as logs, llama_server(Path(logs) / "server.log") as url:
+        server = ServerEngine(ServerConfig(base_url=url, model=MODEL, context_tokens=2048))
         report["llama.cpp server (openai client)"] = await measure(server, 4)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     report["llama.cpp in process"] = await measure(LlamaCppEngine(shipped_gguf()), 1)
     with tempfile.TemporaryDirectory() as cache:
         engine = TransformersEngine("smollm2", Path(cache))

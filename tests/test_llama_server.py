@@ -6,29 +6,24 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.app import Services
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
 from services.core.types import SummaryOptions
-from services.llm.engines import GenerationLimits, shipped_gguf
+from services.llm.engines import GenerationLimits
 from services.llm.server import ServerConfig, ServerEngine
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMSummarizer
 from services.summarize.service import build_summary_service
 from tests.conftest import ENGLISH_ARTICLE, BotFactory
+from tests.llama_server import MODEL
+from tests.llama_server import llama_server as start_llama_server
 from tests.test_e2e_chat import UnusedKeywords
-
-MODEL = "smollm2"
 
 if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uvicorn") is None:
     if os.environ.get("CI"):
@@ -40,54 +35,9 @@ if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("uv
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m llama_cpp.server`` on a free port, until the module's tests are done."""
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = log_path.open("w")  # a pipe would fill up with llama.cpp's chatter and stall it
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(shipped_gguf()),
-            "--model_alias",
-            MODEL,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "2",
-            "--verbose",
-            "false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"llama_cpp.server did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    """The server, until the module's tests are done."""
+    with start_llama_server(tmp_path_factory.mktemp("llama") / "server.log") as url:
+        yield url
 
 
 def server_engine(url: str) -> ServerEngine:
