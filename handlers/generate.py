@@ -27,6 +27,10 @@ CURSOR = " ▌"
 _PREVIEW_LIMIT = 3900
 
 
+QUEUE_NOTICE_SECONDS = 3
+"""A wait longer than this is shown in the placeholder with the place in line."""
+
+
 class GenerateHandlers:
     """Text generation in chat, one running generation per chat, cancellable."""
 
@@ -104,7 +108,11 @@ class GenerateHandlers:
             limits.stream_edit_seconds_group if group else limits.stream_edit_seconds_private
         )
         try:
-            async with WorkInProgress(message, t("writing", language)) as progress:
+            ahead, wait = generator.expected_wait()
+            placeholder = t("writing", language)
+            if ahead and wait >= QUEUE_NOTICE_SECONDS:
+                placeholder = t("generation_queued", language, ahead=ahead, seconds=round(wait))
+            async with WorkInProgress(message, placeholder) as progress:
                 try:
                     text, tokens, broken = await self._stream(
                         generator, prompt, cancel, progress, interval

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -54,6 +55,9 @@ class ScriptedWriter:
                 yield word + " "
         finally:
             self.active -= 1
+
+    def expected_wait(self) -> tuple[int, float]:
+        return 0, 0.0
 
 
 async def start(make_bot: BotFactory, writer: ScriptedWriter, **settings: Any) -> None:
@@ -190,3 +194,51 @@ async def test_a_real_engine_streams_through_the_bot_to_the_end(
         timeout=30,
     )
     assert final["text"].strip() and "(stopped)" not in final["text"]
+
+
+class SlowEngine:
+    """An ``Engine`` that writes a word every ``delay`` seconds (blocking, like a real one)."""
+
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(
+        self, prompt: Prompt, max_new_tokens: int, temperature: float, cancel: threading.Event
+    ) -> Iterator[str]:
+        for word in ("one", "two", "three", "four", "five", "six"):
+            if cancel.is_set():
+                return
+            time.sleep(self.delay)
+            yield word + " "
+
+
+async def test_a_queued_request_sees_its_place_in_line(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    from services.core.executor import ModelExecutor
+    from services.llm.engines import GenerationLimits
+    from services.llm.service import GenerationService
+
+    service = GenerationService(SlowEngine(0.3), ModelExecutor(1, 2), GenerationLimits())
+    await start_with(make_bot, service)
+    first = emulator.add_user(41, "First", "en")
+    second = emulator.add_user(42, "Second", "en")
+    await emulator.send_text(emulator.private_chat(first), first, "/generate Count:")
+    await emulator.wait_until(lambda: emulator.bot_messages(41), timeout=10)
+    await emulator.send_text(emulator.private_chat(second), second, "/generate Count:")
+    waiting = await emulator.wait_until(lambda: emulator.bot_messages(42), timeout=10)
+    assert waiting[0]["text"].startswith("⏳ In line: 1 ahead of you, about ")
+    done = await emulator.wait_until(
+        lambda: [m for m in emulator.bot_messages(42) if "six" in m["text"]], timeout=30
+    )
+    assert done[0]["text"].startswith("one two")
+
+
+async def start_with(make_bot: BotFactory, generator: Any) -> None:
+    services = Services(summarizer=NoSummaries(), keywords=NoKeywords(), generator=generator)
+    await make_bot(services=services)

@@ -54,6 +54,11 @@ class TextGenerator(Protocol):
         """Yield text pieces; raise ``Busy`` at once when full; stop when ``cancel`` is set."""
         ...
 
+    def expected_wait(self) -> tuple[int, float]:
+        """For a request made now: how many are ahead of it, and about how many seconds it
+        will wait before the model starts on it (0, 0.0 when a slot is free)."""
+        ...
+
 
 @runtime_checkable
 class DocumentReader(Protocol):

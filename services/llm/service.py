@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 
 from services.core.executor import ModelExecutor
 from services.core.types import Prompt
 from services.llm.engines import Engine, GenerationLimits
+
+SECONDS_GUESS = 10.0
+"""The estimated length of one generation before any was measured."""
 
 
 class GenerationService:
@@ -24,6 +28,16 @@ class GenerationService:
         self.engine = engine
         self._executor = executor
         self.limits = limits
+        self._seconds = SECONDS_GUESS  # moving average of one generation, measured as they end
+
+    def expected_wait(self) -> tuple[int, float]:
+        """How many generations are ahead of a new one, and the estimated wait in seconds
+        (requests start in arrival order: the executor's queue is first in, first out)."""
+        ahead = max(0, self._executor.in_flight - self._executor.workers + 1)
+        return ahead, ahead * self._seconds / self._executor.workers
+
+    def _measured(self, seconds: float) -> None:
+        self._seconds = 0.7 * self._seconds + 0.3 * seconds
 
     def _truncate(self, prompt: Prompt) -> Prompt:
         budget = self.limits.max_prompt_tokens
@@ -53,6 +67,7 @@ class GenerationService:
         tokens = min(max_new_tokens or self.limits.max_new_tokens, self.limits.max_new_tokens)
 
         def produce() -> None:
+            started = time.monotonic()
             try:
                 for piece in self.engine.stream(
                     self._truncate(prompt), tokens, self.limits.temperature, cancel
@@ -61,6 +76,7 @@ class GenerationService:
             except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
+                self._measured(time.monotonic() - started)
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         future = self._executor.submit(produce)
