@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -120,7 +119,7 @@ class LearnedModels:
     ) -> None:
         self._dir = models_dir
         self._backends = backends
-        self._rankers: dict[str, Any] = {}
+        self._rankers: dict[str, LearnedRanker] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -138,5 +137,4 @@ class LearnedModels:
                     raise ModelUnavailable(method, f"no trained head called {name!r}")
                 head = SentenceHead.load(self._dir / name / NAME_FILE, method)
                 self._rankers[name] = LearnedRanker(lambda _l, _c: head, self._backends)
-            ranker: LearnedRanker = self._rankers[name]
-            return ranker
+            return self._rankers[name]
