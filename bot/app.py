@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -28,10 +29,12 @@ from services.core.executor import ModelExecutor
 from services.core.protocols import (
     DigestMaker,
     DocumentReader,
+    HistorySearch,
     KeywordExtractor,
     Summarizer,
     TextGenerator,
 )
+from services.digest.ask import HistorySearchService
 from services.digest.chat_export import ChatExportReader
 from services.digest.service import DigestService
 from services.grounding.align import GroundingMode
@@ -42,9 +45,10 @@ from services.llm.adapt.serving import AdaptedModels
 from services.llm.engines import Engine, GenerationLimits, choose_engine
 from services.llm.server import ServerConfig, ServerEngine
 from services.llm.service import GenerationService
-from services.llm.summarizer import LLMSummarizer
+from services.llm.summarizer import LLMAnswerer, LLMSummarizer
 from services.storage.sqlite import SQLiteStore
 from services.summarize.learned.ranker import LearnedModels
+from services.summarize.prepared import PreparedText
 from services.summarize.seq2seq import GenerationSettings, Seq2SeqSummarizer
 from services.summarize.service import build_summary_service
 
@@ -69,6 +73,7 @@ class Services:
     generation_executor: ModelExecutor | None = None
     documents: DocumentReader | None = None
     digests: DigestMaker | None = None
+    history: HistorySearch | None = None
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
@@ -152,6 +157,9 @@ def build_services(settings: Settings) -> Services:
     keywords = build_keywords(settings, executor)
     generation_executor = ModelExecutor(settings.llm_max_concurrency, settings.llm_queue)
     generator = GenerationService(engine, generation_executor, limits)
+    # A model server writes the digests' narrative; the small in-process model would only
+    # paraphrase worse than the messages themselves, so without a server they are quoted.
+    writer = LLMSummarizer(engine, limits) if settings.llm_base_url else None
     return Services(
         summarizer=summarizer,
         keywords=keywords,
@@ -165,8 +173,26 @@ def build_services(settings: Settings) -> Services:
             keywords.cache,
             top_n=settings.digest_keyphrases,
             topic_method=settings.digest_topic_method,
+            scorer=learned_scorer(),
+            writer=writer,
+            grounding=GroundingMode(settings.grounding),
+            writer_name=settings.llm_server_model or settings.llm_model,
+        ),
+        history=HistorySearchService(
+            executor,
+            keywords.backend,
+            LLMAnswerer(engine, limits) if settings.llm_base_url else None,
+            GroundingMode(settings.grounding),
+            settings.llm_server_model or settings.llm_model,
         ),
     )
+
+
+def learned_scorer() -> Callable[[PreparedText], Any]:
+    """Scores of the shipped learned extractive heads (the digest narrative's scorer)."""
+    from services.summarize.learned.ranker import LearnedRanker, ShippedHeads
+
+    return LearnedRanker(ShippedHeads()).scores
 
 
 def build_keywords(settings: Settings, executor: ModelExecutor) -> KeyBERTExtractor:
@@ -309,6 +335,7 @@ class BotRuntime:
             access=access_policy(self.settings),
             ledger=self.store,
             clock=self._clock,
+            history=self.services.history,
         )
         self.summary_handlers, digest_handlers = register_handlers(application, deps)
         if digest_handlers is not None:

@@ -21,7 +21,14 @@ from pydantic import ValidationError
 from bot.logging_setup import configure_logging
 from bot.settings import Settings
 from services.core.errors import CondensaError
-from services.core.types import DocumentText, Length, SummaryOptions
+from services.core.types import (
+    ChatDigest,
+    ChatMessage,
+    DigestSentence,
+    DocumentText,
+    Length,
+    SummaryOptions,
+)
 from services.evaluation.data import BadDataFile, load_summary_examples
 from services.ingest.documents import read_text_document
 from services.storage.crypto import StorageKeyError
@@ -219,6 +226,113 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def read_conversation(data: bytes, name: str) -> list[ChatMessage]:
+    """A conversation file: JSONL of ``{"author", "text"[, "date"]}`` (a file on this
+    machine, read here); a Telegram Desktop export is parsed like ``/import`` does."""
+    from services.digest.chat_export import parse_export
+
+    stripped = data.lstrip()
+    if data.startswith(b"PK") or (stripped.startswith(b"{") and b'"messages"' in data[:4096]):
+        return parse_export(data).messages
+    messages: list[ChatMessage] = []
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CondensaError(f"{name}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise CondensaError(f'{name}:{number}: expected {{"author", "text"}}')
+        date = record.get("date")
+        stamp = int(date) if isinstance(date, int | float) else 60 * number
+        author = str(record.get("author") or "")
+        messages.append(ChatMessage(0, number, 0, author, stamp, record["text"]))
+    return messages
+
+
+def digest_text(digest: ChatDigest) -> str:
+    """A digest as plain text; each sentence names the message (#id) it rests on."""
+
+    def said(sentence: DigestSentence) -> str:
+        where = ",".join(f"#{m.message_id}" for m in sentence.sources)
+        flag = "[unsupported] " if sentence.flagged else ""
+        return f"{flag}{sentence.plain()} ({where})" if where else flag + sentence.plain()
+
+    lines = [
+        f"Digest: {digest.message_count} messages from {digest.participants} people",
+    ]
+    if digest.tldr:
+        lines += ["", "In short:", *(f"  {said(s)}" for s in digest.tldr)]
+    if digest.keyphrases:
+        lines += ["", "Key phrases: " + ", ".join(f"{p} ({n})" for p, n in digest.keyphrases)]
+    for number, topic in enumerate(digest.topics, start=1):
+        people = f" · with {', '.join(topic.people)}" if topic.people else ""
+        heading = f"{number}. {', '.join(topic.words)} · {topic.message_count} messages{people}"
+        lines += ["", heading, *(f"  - {said(s)}" for s in topic.sentences)]
+    if digest.written_by:
+        lines += ["", f"Sentences written by {digest.written_by} from the messages cited."]
+    return "\n".join(lines)
+
+
+async def _digest(settings: Settings, args: argparse.Namespace) -> str:
+    from bot.app import build_services
+
+    data, name = _read_bytes(args.input)
+    messages = read_conversation(data, name)
+    services = build_services(settings)
+    try:
+        if services.digests is None:  # pragma: no cover - build_services always makes one
+            raise CondensaError("digests are not available")
+        digest = await services.digests.digest(messages, args.lang or "")
+    finally:
+        services.close()
+    return digest_text(digest)
+
+
+async def _eval_digest(settings: Settings, args: argparse.Namespace) -> str:
+    from tqdm import tqdm
+
+    from bot.app import build_services
+    from services.evaluation.data import load_conversation_examples
+    from services.evaluation.digests import evaluate_digests
+    from services.evaluation.rouge import summarize_scores
+
+    examples = load_conversation_examples(Path(args.data), args.limit)
+    services = build_services(settings)
+    try:
+        if services.digests is None:  # pragma: no cover - build_services always makes one
+            raise CondensaError("digests are not available")
+        progress = tqdm(examples, desc="eval digest", unit="chat", file=sys.stderr)
+        runs = await evaluate_digests(services.digests, progress)
+    finally:
+        services.close()
+    if args.predictions_out:
+        _write_jsonl(Path(args.predictions_out), runs["narrative"].predictions)
+    report = {
+        "data": str(args.data),
+        "conversations": len(examples),
+        "refused": runs["narrative"].refused,
+        "systems": {
+            name: {metric: v.as_dict() for metric, v in summarize_scores(run.scores).items()}
+            for name, run in runs.items()
+        },
+    }
+    if args.json:
+        return json.dumps(report, indent=2)
+    lines = [
+        f"digest narrative on {args.data} ({len(examples)} conversations, "
+        f"{report['refused']} refused); baselines scored the same way",
+        f"{'system':<10} {'metric':<10} {'F1':>6}  95 % interval",
+    ]
+    for name, run in runs.items():
+        for metric, value in summarize_scores(run.scores).items():
+            lines.append(
+                f"{name:<10} {metric:<10} {value.mean:>6.2f}  [{value.low:.2f}, {value.high:.2f}]"
+            )
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``condensa``."""
     parser = argparse.ArgumentParser(
@@ -244,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("prompt", help="the question or instruction")
     ask.add_argument("--context", help="a text file (or -) the question is about")
     ask.add_argument("--max-tokens", type=int, help="new tokens at most")
+    digest = sub.add_parser("digest", help="digest a conversation (JSONL or Telegram export)")
+    digest.add_argument("input", help='JSONL of {"author","text"[,"date"]}, an export, or -')
+    digest.add_argument("--lang", help="language code of the messages (default: detect)")
     sub.add_parser("console", help="chat with the bot in this terminal (no token needed)")
     evaluate = sub.add_parser("eval", help="measure quality on a JSONL reference set")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
@@ -262,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eval_summary.add_argument("--json", action="store_true", help="print a JSON report")
     eval_summary.add_argument("--predictions-out", help='write {"id","summary"} JSONL here')
+    eval_digest = eval_sub.add_parser(
+        "digest", help="ROUGE of the digest narrative against reference conversation summaries"
+    )
+    eval_digest.add_argument(
+        "--data", required=True, help='JSONL with "messages" [{"author","text"}] and "summary"'
+    )
+    eval_digest.add_argument("--limit", type=int, help="only the first N conversations")
+    eval_digest.add_argument("--json", action="store_true", help="print a JSON report")
+    eval_digest.add_argument("--predictions-out", help='write {"id","prediction"} JSONL here')
     eval_keywords = eval_sub.add_parser(
         "keywords", help='F1@5/F1@10 (and present-only) on {"text","keyphrases"} JSONL'
     )
@@ -454,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = {
         "summarize": _summarize,
         "keywords": _keywords,
+        "digest": _digest,
         "eval": _eval_summary,
         "generate": _generate,
         "ask": _generate,
@@ -463,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     runner = runners[args.command]
     if args.command == "eval" and args.eval_command == "keywords":
         runner = _eval_keywords
+    if args.command == "eval" and args.eval_command == "digest":
+        runner = _eval_digest
     try:
         output = asyncio.run(runner(settings, args))
     except (CondensaError, StorageKeyError) as error:

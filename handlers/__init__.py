@@ -18,6 +18,7 @@ from telegram.ext import (
 )
 
 from handlers.access import AccessGate, AnswerTimer, OperatorHandlers
+from handlers.ask import AskHandlers
 from handlers.chat_context import ChatSettingsLoader, context_types
 from handlers.deps import AccessPolicy, HandlerDeps, Limits, Quotas
 from handlers.digest import DigestHandlers
@@ -69,7 +70,7 @@ def register_handlers(
     application.add_handler(CommandHandler("keywords", summary.keywords_command))
     application.add_handler(CommandHandler("settings", settings.show))
     application.add_handler(CommandHandler("generate", generate.generate))
-    application.add_handler(CommandHandler("ask", generate.ask))
+    application.add_handler(CommandHandler("ask", AskHandlers(deps, generate).ask))
     application.add_handler(CommandHandler("cancel", generate.cancel))
     application.add_handler(
         CallbackQueryHandler(settings.on_button, pattern=f"^{CALLBACK_PREFIX}:")

@@ -13,6 +13,7 @@ from services.core.protocols import (
     DigestMaker,
     DocumentReader,
     ExportReader,
+    HistorySearch,
     KeywordExtractor,
     LinkReader,
     MessageArchive,
@@ -20,6 +21,7 @@ from services.core.protocols import (
     Summarizer,
     TextGenerator,
 )
+from services.core.types import ChatMessage
 
 
 def subjects_of(entity: User | Chat | None) -> list[str]:
@@ -78,6 +80,34 @@ class Limits:
     digest_max_messages: int = 20_000
 
 
+class ForwardedConversations:
+    """The last conversation each private chat forwarded, for ``/ask`` about it.
+
+    Kept in memory only, for ``keep_seconds``, at most ``chats`` chats: a forward is something
+    the user asked about now, not history to keep.
+    """
+
+    def __init__(self, keep_seconds: float = 3600.0, chats: int = 1000) -> None:
+        self._keep = keep_seconds
+        self._chats = chats
+        self._kept: dict[int, tuple[float, list[ChatMessage]]] = {}
+
+    def remember(self, chat_id: int, messages: list[ChatMessage], now: float) -> None:
+        """Keep ``messages`` as the chat's forwarded conversation (replacing the previous)."""
+        self._kept.pop(chat_id, None)
+        self._kept[chat_id] = (now, messages)
+        while len(self._kept) > self._chats:
+            self._kept.pop(next(iter(self._kept)))
+
+    def recall(self, chat_id: int, now: float) -> list[ChatMessage]:
+        """The chat's forwarded conversation, [] when none or expired."""
+        kept = self._kept.get(chat_id)
+        if kept is None or now - kept[0] > self._keep:
+            self._kept.pop(chat_id, None)
+            return []
+        return kept[1]
+
+
 @dataclass(frozen=True)
 class HandlerDeps:
     """Services handed to every handler module explicitly (no globals)."""
@@ -95,3 +125,5 @@ class HandlerDeps:
     access: AccessPolicy = field(default_factory=AccessPolicy)
     ledger: AccessLedger | None = None
     clock: Callable[[], float] = time.time
+    history: HistorySearch | None = None
+    forwarded: ForwardedConversations = field(default_factory=ForwardedConversations)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -18,6 +19,7 @@ from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t, tn
 from handlers.inputs import message_text
+from handlers.ranges import DigestWindow, parse_window
 from handlers.render import escape, render_digest
 from services.core.errors import CondensaError, EmptyInput, InputTooLarge, NotAnExport
 from services.core.protocols import DigestMaker, ExportReader, MessageArchive
@@ -27,30 +29,9 @@ logger = logging.getLogger(__name__)
 
 GONE_STATUSES = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
-_RANGE_RE = re.compile(r"^(?P<number>\d{1,6})(?P<unit>[hd]?)$", re.I)
 _TIME_RE = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
 _JOB_PREFIX = "digest:"
 _PURGE_JOB = "retention-purge"
-
-
-def parse_range(argument: str, max_messages: int) -> tuple[int | None, int | None] | None:
-    """``/digest`` arguments → (last N messages, seconds back); (None, None) = since the last
-    digest; None when the argument is not understood."""
-    argument = argument.strip()
-    if not argument:
-        return None, None
-    match = _RANGE_RE.match(argument)
-    if match is None:
-        return None
-    number = int(match["number"])
-    unit = match["unit"].lower()
-    if number == 0:
-        return None
-    if unit == "h":
-        return None, number * 3600
-    if unit == "d":
-        return None, number * 86400
-    return min(number, max_messages), None
 
 
 def parse_schedule(arguments: list[str]) -> tuple[str, str] | None:
@@ -73,6 +54,13 @@ def schedule_time(schedule: str, zone: str) -> dt.time:
     if match is None:
         raise ValueError(f"bad schedule {schedule!r}")
     return dt.time(int(match["h"]), int(match["m"]), int(match["s"] or 0), tzinfo=ZoneInfo(zone))
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name) if name else dt.UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
 
 
 def display_name(user: User | None) -> str:
@@ -150,6 +138,7 @@ class DigestHandlers:
                     display_name(user) or (message.author_signature or ""),
                     int(message.date.timestamp()),
                     text,
+                    message.message_thread_id or 0 if message.is_topic_message else 0,
                 )
             ]
         )
@@ -182,92 +171,123 @@ class DigestHandlers:
     # ------------------------------------------------------------------ digests
 
     async def digest(self, update: Update, context: CondensaContext) -> None:
-        """``/digest`` [N | Nh | Nd]: keyphrases, topics, quotes and a word cloud."""
+        """``/digest`` [N | Nh | Nd | yesterday | since monday | link link | threads]."""
         found = await self._group_context(update, context, admins_only=False)
         if found is None:
             return
         message, chat, _, language = found
-        window = parse_range(" ".join(context.args or []), self._deps.limits.digest_max_messages)
+        settings = await self._archive.digest_settings(chat.id)
+        now = dt.datetime.now(_zone(settings.timezone))
+        window = await asyncio.to_thread(
+            parse_window,
+            " ".join(context.args or []),
+            self._deps.limits.digest_max_messages,
+            now,
+        )
         if window is None:
             await message.reply_text(t("digest_usage", language), do_quote=True)
             return
         if not await self._enabled_or_say_so(message, chat.id, language):
             return
-        last, seconds = window
-        await self.send_digest(
-            context.bot, chat, language, last=last, seconds=seconds, reply_to=message
-        )
+        await self.send_digest(context.bot, chat, language, window, reply_to=message)
 
     async def send_digest(
         self,
         bot: object,
         chat: Chat | ChatFullInfo,
         language: str,
-        last: int | None = None,
-        seconds: int | None = None,
+        window: DigestWindow | None = None,
         reply_to: Message | None = None,
         quiet_when_empty: bool = False,
     ) -> bool:
-        """Compute and send a digest of ``chat``; returns whether one was sent."""
+        """Compute and send a digest of ``chat`` (one per thread when the window asks, or for
+        a scheduled digest of a forum); returns whether one was sent."""
+        window = window or DigestWindow()
         settings = await self._archive.digest_settings(chat.id)
         max_messages = self._deps.limits.digest_max_messages
-        if last is not None:
-            messages = await self._archive.messages(chat.id, last=last)
-        elif seconds is not None:
-            messages = await self._archive.messages(
-                chat.id, since=int(time.time()) - seconds, last=max_messages
-            )
+        in_thread = reply_to is not None and reply_to.is_topic_message
+        thread_id = reply_to.message_thread_id if reply_to is not None and in_thread else None
+        unbounded = window.last is None and window.first_id is None and window.since is None
+        messages = await self._archive.messages(
+            chat.id,
+            last=window.last or max_messages,
+            since=settings.last_digest_date if unbounded else window.since,
+            until=window.until,
+            first_id=window.first_id,
+            last_id=window.last_id,
+            thread_id=None if window.per_thread else thread_id,
+        )
+        forum = bool(getattr(chat, "is_forum", False))
+        per_thread = window.per_thread or (forum and reply_to is None)
+        groups: dict[int | None, list[ChatMessage]] = {}
+        if per_thread:
+            for item in messages:
+                groups.setdefault(item.thread_id, []).append(item)
         else:
-            messages = await self._archive.messages(
-                chat.id, since=settings.last_digest_date, last=max_messages
-            )
-        thread_id = reply_to.message_thread_id if reply_to and reply_to.is_topic_message else None
+            groups[thread_id] = messages
 
-        async def say(html_text: str) -> None:
-            if reply_to is not None:
+        async def say(html_text: str, thread: int | None) -> None:
+            if reply_to is not None and not per_thread:
                 await reply_to.reply_html(html_text, do_quote=True, disable_web_page_preview=True)
             else:
                 await bot.send_message(  # type: ignore[attr-defined]
-                    chat.id, html_text, parse_mode="HTML", disable_web_page_preview=True
+                    chat.id,
+                    html_text,
+                    parse_mode="HTML",
+                    disable_web_page_preview=True,
+                    message_thread_id=thread or None,
                 )
 
         if chat.id in self._running:
-            await say(escape(t("err_busy", language)))
+            await say(escape(t("err_busy", language)), thread_id)
             return False
         self._running.add(chat.id)
+        sent = False
+        newest = 0
         try:
-            try:
-                digest = await self._digests.digest(messages)
-                cloud = await self._digests.word_cloud(digest) if digest.keyphrases else None
-            except EmptyInput:
-                if not quiet_when_empty:
-                    await say(escape(t("digest_too_few", language)))
-                return False
-            except CondensaError as error:
-                await say(error_sentence(error, language))
-                return False
-            for number, text in enumerate(
-                render_digest(digest, language, chat.username, settings.timezone)
-            ):
-                if number == 0:
-                    await say(text)
-                else:
-                    await bot.send_message(  # type: ignore[attr-defined]
-                        chat.id,
-                        text,
-                        parse_mode="HTML",
-                        disable_web_page_preview=True,
-                        message_thread_id=thread_id,
+            for thread, window_messages in groups.items():
+                try:
+                    digest = await self._digests.digest(window_messages)
+                    cloud = await self._digests.word_cloud(digest) if digest.keyphrases else None
+                except EmptyInput:
+                    if not quiet_when_empty and not per_thread:
+                        await say(escape(t("digest_too_few", language)), thread)
+                    continue
+                except CondensaError as error:
+                    await say(error_sentence(error, language), thread)
+                    continue
+                pages = render_digest(digest, language, chat.username, settings.timezone)
+                if per_thread and thread:
+                    pages[0] = (
+                        t("digest_thread_heading", language, thread=thread) + "\n" + pages[0]
                     )
-            if cloud is not None:
-                await bot.send_photo(  # type: ignore[attr-defined]
-                    chat.id,
-                    cloud,
-                    caption=t("digest_cloud_caption", language),
-                    message_thread_id=thread_id,
-                )
-            await self._archive.mark_digest(chat.id, digest.last_date)
-            return True
+                for number, text in enumerate(pages):
+                    if number == 0:
+                        await say(text, thread)
+                    else:
+                        await bot.send_message(  # type: ignore[attr-defined]
+                            chat.id,
+                            text,
+                            parse_mode="HTML",
+                            disable_web_page_preview=True,
+                            message_thread_id=thread or None,
+                        )
+                if cloud is not None:
+                    await bot.send_photo(  # type: ignore[attr-defined]
+                        chat.id,
+                        cloud,
+                        caption=t("digest_cloud_caption", language),
+                        message_thread_id=thread or None,
+                    )
+                sent = True
+                newest = max(newest, digest.last_date)
+            if per_thread and not sent and not quiet_when_empty:
+                await say(escape(t("digest_too_few", language)), thread_id)
+            # "Since the last digest" is the whole group's: a digest of one thread leaves the
+            # mark where it was, so the other threads' messages are still to come.
+            if sent and unbounded and (per_thread or thread_id is None):
+                await self._archive.mark_digest(chat.id, newest)
+            return sent
         finally:
             self._running.discard(chat.id)
 

@@ -15,7 +15,14 @@ from telegram.constants import MessageLimit
 
 from handlers.i18n import t, tn
 from handlers.inputs import InputText
-from services.core.types import ChatDigest, ChatMessage, DocumentText, KeywordResult, Summary
+from services.core.types import (
+    ChatDigest,
+    ChatMessage,
+    DigestSentence,
+    DocumentText,
+    KeywordResult,
+    Summary,
+)
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
 _BOUNDARIES = (
@@ -274,11 +281,26 @@ def _quote_block(message: ChatMessage, username: str | None) -> str:
     return f"<blockquote>{body}\n— {escape(message.author or '?')}</blockquote>"
 
 
+def digest_sentence(sentence: DigestSentence, username: str | None) -> str:
+    """One narrative sentence: a quoted one as "<b>Author</b>: text ↗" linking its message; a
+    written one with links to the messages that support it, ⚠️ when they do not."""
+    links = [message_link(m.chat_id, m.message_id, username) for m in sentence.sources]
+    links = [link for link in links if link]
+    if len(sentence.sources) == 1 and sentence.text in sentence.sources[0].text:
+        author = sentence.author
+        line = (f"<b>{escape(author)}</b>: " if author else "") + escape(sentence.text)
+        return line + (f' <a href="{escape(links[0])}">↗</a>' if links else "")
+    marks = "".join(f'<a href="{escape(link)}">[{n}]</a>' for n, link in enumerate(links, 1))
+    return (
+        ("⚠️ " if sentence.flagged else "") + escape(sentence.text) + (f" {marks}" if marks else "")
+    )
+
+
 def render_digest(
     digest: ChatDigest, language: str, username: str | None = None, timezone_name: str = ""
 ) -> list[str]:
-    """The messages of a group digest: heading, keyphrases with counts, topics with a linked
-    quote each."""
+    """The messages of a group digest: heading, TL;DR, keyphrases with counts, topics with
+    what was said (linked to the messages) and who took part."""
     blocks = [
         t(
             "digest_heading",
@@ -289,6 +311,9 @@ def render_digest(
             end=_day(digest.last_date, timezone_name),
         )
     ]
+    if digest.tldr:
+        said = " ".join(digest_sentence(s, username) for s in digest.tldr)
+        blocks.append(f"{t('digest_tldr', language)} {said}")
     if digest.keyphrases:
         lines = [f"• {escape(phrase)} — {count}" for phrase, count in digest.keyphrases]
         blocks.append(t("digest_keyphrases", language) + "\n" + "\n".join(lines))
@@ -302,7 +327,16 @@ def render_digest(
                 messages=tn("count_messages", topic.message_count, language),
             )
             block = f"{number}. <b>{line}</b>"
-            if topic.quote is not None:
+            if topic.people:
+                block += " · " + escape(
+                    t("digest_people", language, people=", ".join(topic.people))
+                )
+            if topic.sentences:
+                block += "".join("\n• " + digest_sentence(s, username) for s in topic.sentences)
+            elif topic.quote is not None:
                 block += "\n" + _quote_block(topic.quote, username)
             blocks.append(block)
+    if digest.written_by and digest.narrative():
+        note = t("digest_written_by", language, model=digest.written_by)
+        blocks.append(f"<i>{escape(note)}</i>")
     return pack_blocks(blocks)

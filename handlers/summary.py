@@ -9,7 +9,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from telegram import Message, Update
+from telegram import (
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+)
 
 from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
@@ -25,7 +32,7 @@ from handlers.inputs import (
 from handlers.progress import WorkInProgress
 from handlers.render import document_heading, render_keywords, render_summary
 from services.core.errors import CondensaError, InputTooLarge
-from services.core.types import ChatPreferences, SummaryOptions
+from services.core.types import ChatMessage, ChatPreferences, SummaryOptions
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,20 @@ _CAPTION_COMMAND_RE = re.compile(
 )
 _MAX_BATCH_WAIT_FACTOR = 5
 """A stream of forwards is answered at the latest after this many windows."""
+
+
+def forwarded_from(message: Message) -> str:
+    """Who wrote a forwarded message, as its forward shows it ("" when not forwarded)."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginUser):
+        return origin.sender_user.full_name
+    if isinstance(origin, MessageOriginHiddenUser):
+        return origin.sender_user_name
+    if isinstance(origin, MessageOriginChat):
+        return origin.sender_chat.title or ""
+    if isinstance(origin, MessageOriginChannel):
+        return origin.chat.title or ""
+    return ""
 
 
 @dataclass
@@ -219,7 +240,19 @@ class SummaryHandlers:
         preferences = await self._deps.store.get_preferences(last.chat_id)
         user = last.from_user
         language = pick_language(preferences.language, user.language_code if user else None)
-        joined = "\n\n".join(message_text(m) for m in messages if message_text(m).strip())
+        spoken = [m for m in messages if message_text(m).strip()]
+        said = [(forwarded_from(m), message_text(m)) for m in spoken]
+        conversation = [
+            ChatMessage(last.chat_id, m.message_id, 0, author, int(m.date.timestamp()), text)
+            for m, (author, text) in zip(spoken, said, strict=True)
+        ]
+        self._deps.forwarded.remember(last.chat_id, conversation, self._deps.clock())
+        if len({author for author, _ in said if author}) >= 2:
+            # A forwarded conversation reads as one: "Name: text" turns, which the summary
+            # service recognizes (conversation heads, a length in words).
+            joined = "\n".join(f"{a}: {x}" if a else x for a, x in said)
+        else:
+            joined = "\n\n".join(text for _, text in said)
         source = InputText(joined, "message")
         await self._answer(last, language, lambda: self._summarize(source, preferences, language))
 

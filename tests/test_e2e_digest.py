@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotRuntime, Services
+from bot.app import BotRuntime, Services, learned_scorer
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
+from services.digest.ask import HistorySearchService
 from services.digest.service import DigestService
 from services.keywords.extractor import KeyBERTExtractor
 from services.storage.sqlite import SQLiteStore
@@ -35,7 +36,8 @@ def digest_services() -> Services:
         summarizer=build_summary_service(executor, max_chars=100_000, default_method="lexrank"),
         keywords=keywords,
         executor=executor,
-        digests=DigestService(executor, keywords.backend, keywords.cache),
+        digests=DigestService(executor, keywords.backend, keywords.cache, scorer=learned_scorer()),
+        history=HistorySearchService(executor, keywords.backend),
     )
 
 
@@ -145,7 +147,9 @@ async def test_digest_names_both_topics_links_quotes_and_sends_a_word_cloud(
         match = LINK_RE.match(link)
         assert match, link
         original = by_id[int(match.group(1))]
-        assert original["text"][:40] in text  # the quote is the linked message
+        # Each linked sentence is one of the linked message's own sentences.
+        sentences = re.split(r"(?<=[.?!])\s+", original["text"])
+        assert any(sentence[:40] in text for sentence in sentences), original["text"]
     assert photo["caption"] == "Key phrases of the digest"
     stored_photo = emulator.files[photo["photo"][-1]["file_id"]]
     assert stored_photo.data.startswith(b"\x89PNG")
@@ -324,3 +328,123 @@ async def test_a_scheduled_digest_fires_and_survives_a_restart(
     reply = await command(emulator, group, "Ana", "/schedule off")
     assert reply["text"] == "The daily digest is off."
     assert not restarted.application.job_queue.get_jobs_by_name(f"digest:{GROUP_ID}")
+
+
+async def test_digest_narrative_ranges_and_links_between_two_messages(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    sent = await post_conversation(emulator, runtime, group, count=40)
+
+    text, _, _ = await ask_digest(emulator, group, "/digest today")
+    assert "40 messages from 3 people" in text and "In short:" in text
+    assert "with Ana" in text or "with Bob" in text or "with Carla" in text
+
+    reply = await command(emulator, group, "Bob", "/digest ayer")
+    assert "too few" in reply["text"]
+
+    first, last = sent[5]["message_id"], sent[24]["message_id"]
+    links = f"https://t.me/c/9876543210/{last} https://t.me/c/9876543210/{first}"
+    text, _, _ = await ask_digest(emulator, group, f"/digest {links}")
+    assert "20 messages from 3 people" in text
+
+    reply = await command(emulator, group, "Bob", "/digest next blursday")
+    assert "/digest yesterday" in reply["text"]
+
+
+async def test_ask_answers_from_the_group_history_with_links_or_says_nothing(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    sent = await post_conversation(emulator, runtime, group, count=40)
+    by_id = {m["message_id"]: m for m in sent}
+
+    reply = await command(emulator, group, "Carla", "/ask when does the chess tournament start?")
+    assert reply["text"].startswith("From the chat")
+    links = [e["url"] for e in reply.get("entities", []) if e["type"] == "text_link"]
+    assert links
+    linked = [by_id[int(LINK_RE.match(link).group(1))]["text"] for link in links]  # type: ignore[union-attr]
+    assert any("Friday" in text for text in linked)
+    assert all("chess" in text.lower() or "tournament" in text.lower() for text in linked)
+
+    reply = await command(emulator, group, "Carla", "/ask what is the capital of Mongolia?")
+    assert reply["text"] == "I found nothing about that in the last 7 days."
+
+
+async def test_forum_digests_cover_one_thread_or_one_per_thread(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    forum = emulator.group_chat(GROUP_ID, "Forum", is_forum=True)
+    for user_id, name in ((101, "Ana"), (102, "Bob"), (103, "Carla")):
+        emulator.add_user(user_id, name, "en")
+    emulator.set_member_status(GROUP_ID, 101, "creator")
+    emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "administrator")
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, forum, "Ana", "/digest_on")
+    lines = two_topic_chat(40)
+    for number, (author, text) in enumerate(lines):
+        thread = 5 if number % 2 == 0 else 7  # the garden in thread 5, chess in thread 7
+        await emulator.send_text(forum, user(emulator, author), text, thread_id=thread)
+    store = store_of(runtime)
+
+    async def all_stored() -> bool:
+        return len(await store.messages(GROUP_ID)) >= 40
+
+    await eventually(all_stored)
+    assert len(await store.messages(GROUP_ID, thread_id=5)) == 20
+
+    sent = await emulator.send_text(forum, user(emulator, "Bob"), "/digest", thread_id=7)
+    await emulator.wait_until(lambda: photos_after(emulator, GROUP_ID, sent["message_id"]), 90)
+    replies = texts_after(emulator, GROUP_ID, sent["message_id"])
+    text = "\n".join(m["text"] for m in replies)
+    assert "20 messages from" in text and "chess" in text.lower() and "tomato" not in text.lower()
+    assert all(m.get("message_thread_id") == 7 for m in replies)
+
+    sent = await emulator.send_text(forum, user(emulator, "Bob"), "/digest threads", thread_id=7)
+
+    def two_clouds() -> list[dict[str, Any]]:
+        photos = photos_after(emulator, GROUP_ID, sent["message_id"])
+        return photos if len(photos) == 2 else []
+
+    await emulator.wait_until(two_clouds, 120)
+    replies = texts_after(emulator, GROUP_ID, sent["message_id"])
+    by_thread = {m.get("message_thread_id") for m in replies if m["text"].startswith("Thread")}
+    assert by_thread == {5, 7}
+
+
+async def test_ask_in_private_searches_the_conversation_just_forwarded(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    await make_bot(services=digest_services())
+    bob = emulator.add_user(102, "Bob", "en")
+    chat = emulator.private_chat(bob)
+    authors = {
+        name: {"id": 200 + n, "is_bot": False, "first_name": name}
+        for n, name in enumerate(("Ana", "Carla", "Dan"))
+    }
+    for author, text in two_topic_chat(12):
+        origin = authors.get(author, authors["Dan"])
+        await emulator.send_text(chat, bob, text, forward_from=origin)
+    await emulator.wait_until(
+        lambda: [m for m in texts_after(emulator, chat["id"], 0) if "LexRank" in m["text"]], 60
+    )
+
+    sent = await emulator.send_text(chat, bob, "/ask who has the key to the garden shed?")
+    reply = (
+        await emulator.wait_until(
+            lambda: texts_after(emulator, chat["id"], sent["message_id"]), 60
+        )
+    )[0]
+    assert reply["text"].startswith("From the chat")
+    assert "garden shed" in reply["text"]
+    assert any(f"{name}: " in reply["text"] for name in authors)
+
+    sent = await emulator.send_text(chat, bob, "/ask what is the capital of Mongolia?")
+    reply = (
+        await emulator.wait_until(
+            lambda: texts_after(emulator, chat["id"], sent["message_id"]), 60
+        )
+    )[0]
+    assert reply["text"] == "I found nothing about that in the conversation you forwarded."

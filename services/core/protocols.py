@@ -13,6 +13,7 @@ from services.core.types import (
     ChatPreferences,
     DigestSettings,
     DocumentText,
+    HistoryAnswer,
     KeywordResult,
     Prompt,
     Summary,
@@ -140,6 +141,16 @@ class DigestMaker(Protocol):
         ...
 
 
+class HistorySearch(Protocol):
+    """Answers a question from a chat's messages (``/ask`` over the kept history)."""
+
+    async def ask(
+        self, question: str, messages: list[ChatMessage], language: str = ""
+    ) -> HistoryAnswer:
+        """The messages relevant to ``question`` and an answer resting on them."""
+        ...
+
+
 @runtime_checkable
 class MessageArchive(Protocol):
     """Group messages kept for digests, with the privacy rules that govern them."""
@@ -169,10 +180,18 @@ class MessageArchive(Protocol):
         ...
 
     async def messages(
-        self, chat_id: int, last: int | None = None, since: int | None = None
+        self,
+        chat_id: int,
+        last: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        first_id: int | None = None,
+        last_id: int | None = None,
+        thread_id: int | None = None,
     ) -> list[ChatMessage]:
-        """A window of a group's messages, oldest first: the newest ``last`` or those after
-        ``since`` (Unix time)."""
+        """A window of a group's messages, oldest first: the newest ``last`` of those after
+        ``since`` and before ``until`` (Unix times), with ids from ``first_id`` to ``last_id``,
+        in forum thread ``thread_id``."""
         ...
 
     async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:

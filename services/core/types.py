@@ -177,6 +177,51 @@ class ChatMessage:
     author: str
     date: int
     text: str
+    thread_id: int = 0
+    """The forum topic thread it was posted in (0 outside forums)."""
+
+
+@dataclass(frozen=True)
+class DigestSentence:
+    """One sentence of a digest's narrative and the messages it rests on.
+
+    Attributes:
+        text: the sentence (quoted from a message, or written by a model).
+        sources: the messages it was taken from or is supported by, oldest first.
+        flagged: a written sentence the messages do not support (names, numbers or content
+            words they do not contain).
+    """
+
+    text: str
+    sources: list[ChatMessage]
+    flagged: bool = False
+
+    @property
+    def author(self) -> str:
+        """Who said it, when it is one person's message ("" otherwise)."""
+        authors = {m.author for m in self.sources}
+        return self.sources[0].author if len(authors) == 1 else ""
+
+    def plain(self) -> str:
+        """The sentence as plain text, a quoted one with its author ("Ana: …")."""
+        quoted = len(self.sources) == 1 and self.text in self.sources[0].text
+        return f"{self.author}: {self.text}" if quoted and self.author else self.text
+
+
+@dataclass(frozen=True)
+class HistoryAnswer:
+    """What ``/ask`` found in a chat's history.
+
+    Attributes:
+        messages: the messages retrieved, most relevant first ([] when nothing is relevant).
+        sentences: the answer: the retrieved messages themselves, or a model's sentences each
+            linked to the messages that support it.
+        written_by: "" for a quoted answer, else the model that wrote it.
+    """
+
+    messages: list[ChatMessage]
+    sentences: list[DigestSentence]
+    written_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,11 +237,14 @@ class DigestSettings:
 
 @dataclass(frozen=True)
 class Topic:
-    """One topic of a digest: a few words, how many messages, and its most typical message."""
+    """One topic of a digest: a few words, how many messages, its most typical message, what
+    was said about it (1–3 sentences) and who took part, most active first."""
 
     words: list[str]
     message_count: int
     quote: ChatMessage | None = None
+    sentences: list[DigestSentence] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -210,6 +258,8 @@ class ChatDigest:
         first_date / last_date: Unix times of the oldest and newest message.
         keyphrases: (phrase, number of messages it came up in), best first.
         topics: 3–6 topics when the window allows it.
+        tldr: the sentences of the "in short" line at the top.
+        written_by: "" for sentences taken from the messages, else the model that wrote them.
     """
 
     language: str
@@ -219,6 +269,12 @@ class ChatDigest:
     last_date: int
     keyphrases: list[tuple[str, int]] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
+    tldr: list[DigestSentence] = field(default_factory=list)
+    written_by: str = ""
+
+    def narrative(self) -> list[DigestSentence]:
+        """The TL;DR followed by each topic's sentences: what the digest says in words."""
+        return [*self.tldr, *(s for topic in self.topics for s in topic.sentences)]
 
 
 @dataclass(frozen=True)

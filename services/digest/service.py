@@ -1,27 +1,34 @@
-"""Digests of group conversations: keyphrases with counts, topics, quotes and a word cloud."""
+"""Digests of group conversations: a narrative (TL;DR and per-topic sentences with their
+sources), keyphrases with counts, topics with their people and quotes, and a word cloud."""
 
 from __future__ import annotations
 
+import logging
 import math
-from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
-from services.core.errors import EmptyInput
+from services.core.errors import EmptyInput, ModelUnavailable
 from services.core.executor import ModelExecutor
 from services.core.protocols import EmbeddingBackend
-from services.core.types import ChatDigest, ChatMessage, Topic
+from services.core.types import ChatDigest, ChatMessage, Length, Topic
+from services.digest.narrative import Scorer, Writer, build_narrative
+from services.digest.phrases import MergedPhrases, specificity
 from services.digest.topics import find_topics
 from services.digest.wordcloud import render_word_cloud
-from services.keywords.candidates import prior_weight, run_ngrams
+from services.grounding.align import GroundingMode
+from services.keywords.candidates import prior_weight
 from services.keywords.extractor import PhraseEmbeddingCache
 from services.summarize.rankers.centrality import mmr_select
 from services.text.language import detect_language
 from services.text.lexicon import keyword_stop_words
 from services.text.splitting import clean_text
 
+logger = logging.getLogger(__name__)
 MIN_MESSAGES = 3
+MIN_TOPIC_MESSAGES = 12
+"""Fewer messages are one conversation: topics of a handful of lines are noise."""
 _LANGUAGE_SAMPLE_CHARS = 20_000
 
 
@@ -42,6 +49,11 @@ class DigestService:
         max_candidates: phrases embedded per digest.
         topic_method: "nmf" or "lda" (:mod:`services.digest.topics`).
         diversity: MMR diversity of the keyphrases.
+        scorer: scores the narrative's candidate sentences (the learned extractive ranker's
+            scores in production; content-word counts when None).
+        writer: an LLM that writes the narrative instead of quoting it (grounded after).
+        grounding: what happens to a written sentence the messages do not support.
+        writer_name: the model named under a written narrative.
     """
 
     def __init__(
@@ -53,6 +65,10 @@ class DigestService:
         max_candidates: int = 300,
         topic_method: str = "nmf",
         diversity: float = 0.3,
+        scorer: Scorer | None = None,
+        writer: Writer | None = None,
+        grounding: GroundingMode = GroundingMode.MARK,
+        writer_name: str = "llm",
     ) -> None:
         self._executor = executor
         self._backends = backends
@@ -61,6 +77,10 @@ class DigestService:
         self._max_candidates = max_candidates
         self._topic_method = topic_method
         self._diversity = diversity
+        self._scorer = scorer
+        self._writer = writer
+        self._grounding = grounding
+        self._writer_name = writer_name
 
     async def digest(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
         """Digest ``messages`` (oldest first); raise ``EmptyInput`` when there is too little."""
@@ -70,26 +90,51 @@ class DigestService:
         """A PNG of the digest's keyphrases sized by how often they came up."""
         return await self._executor.run(render_word_cloud, dict(digest.keyphrases))
 
-    def digest_sync(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
+    def digest_sync(
+        self, messages: list[ChatMessage], language: str = "", length: Length = Length.MEDIUM
+    ) -> ChatDigest:
         """:meth:`digest` on the calling thread."""
         kept = [(m, clean_text(m.text)) for m in messages]
         kept = [(m, text) for m, text in kept if text.strip()]
         if len(kept) < MIN_MESSAGES:
             raise EmptyInput("too few messages")
         texts = [text for _, text in kept]
+        window = [m for m, _ in kept]
         lang = language or detect_language(_language_sample(texts))
         stop_words = keyword_stop_words(lang)
-        document_frequency: Counter[str] = Counter()
-        for text in texts:
-            document_frequency.update(run_ngrams(text, stop_words))
-        keyphrases = self._keyphrases(document_frequency, lang)
+        keyphrases = self._keyphrases(MergedPhrases(texts, stop_words, lang), lang)
+        found = (
+            find_topics(texts, stop_words, self._topic_method)
+            if len(texts) >= MIN_TOPIC_MESSAGES
+            else []
+        )
+        embed = None
+        if self._writer is not None:
+            try:
+                embed = self._backends(lang).embed
+            except ModelUnavailable as error:
+                logger.warning("grounding the digest without embeddings: %s", error)
+        story = build_narrative(
+            window,
+            found,
+            lang,
+            self._scorer,
+            self._writer,
+            self._grounding,
+            embed,
+            length,
+            self._writer_name,
+        )
         topics = [
-            Topic(found.words, len(found.members), kept[found.representative][0])
-            if found.representative is not None
-            else Topic(found.words, len(found.members))
-            for found in find_topics(texts, stop_words, self._topic_method)
+            Topic(
+                topic.words,
+                len(topic.members),
+                window[topic.representative] if topic.representative is not None else None,
+                sentences,
+                people,
+            )
+            for topic, sentences, people in zip(found, story.topics, story.people, strict=True)
         ]
-        window = [m for m, _ in kept]
         return ChatDigest(
             language=lang,
             message_count=len(window),
@@ -98,13 +143,18 @@ class DigestService:
             last_date=max(m.date for m in window),
             keyphrases=keyphrases,
             topics=topics,
+            tldr=story.tldr,
+            written_by=story.written_by,
         )
 
-    def _keyphrases(self, frequency: Counter[str], language: str) -> list[tuple[str, int]]:
-        repeated = {p: n for p, n in frequency.items() if n >= 2} or dict(frequency)
+    def _keyphrases(self, phrases: MergedPhrases, language: str) -> list[tuple[str, int]]:
+        frequency = {p: n for p, n in phrases.counts.items() if specificity(p, language) > 0}
+        repeated = {p: n for p, n in frequency.items() if n >= 2} or frequency
         repeated = drop_enclosed(repeated)
-        pool = sorted(repeated, key=lambda p: (-prior_weight(p, repeated[p]), p))
-        pool = pool[: self._max_candidates]
+        weight = {
+            p: prior_weight(p, n) * (0.5 + specificity(p, language)) for p, n in repeated.items()
+        }
+        pool = sorted(repeated, key=lambda p: (-weight[p], p))[: self._max_candidates]
         if not pool:
             return []
         vectors = self._cache.embed(self._backends(language), pool)
@@ -112,9 +162,17 @@ class DigestService:
         centre = (vectors * counts[:, None]).sum(axis=0)
         centre /= np.linalg.norm(centre) or 1.0
         relevance = vectors @ centre
-        scores = np.clip(relevance, 0.0, None) * np.log1p(counts)
+        specific = np.array([specificity(p, language) for p in pool])
+        scores = np.clip(relevance, 0.0, None) * np.log1p(counts) * (0.5 + 0.5 * specific)
         similarity = vectors @ vectors.T
-        chosen = mmr_select(scores, similarity, self._top_n, self._diversity)
+        ranked = mmr_select(scores, similarity, min(len(pool), 3 * self._top_n), self._diversity)
+        chosen: list[int] = []
+        for index in ranked:
+            # One entry per stem: "tram" and "tram plan" would read as the same thing twice.
+            if all(not (phrases.stems[pool[index]] & phrases.stems[pool[c]]) for c in chosen):
+                chosen.append(index)
+            if len(chosen) == self._top_n:
+                break
         chosen.sort(key=lambda i: (-scores[i], i))
         return [(pool[i], int(counts[i])) for i in chosen]
 

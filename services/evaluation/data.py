@@ -108,3 +108,39 @@ def load_keyphrase_examples(path: Path, limit: int | None = None) -> list[Keyphr
     if not examples:
         raise BadDataFile(f"{path}: no examples")
     return examples
+
+
+@dataclass(frozen=True)
+class ConversationExample:
+    """A conversation (``(author, text)`` messages, oldest first) with its reference summary."""
+
+    id: str
+    messages: list[tuple[str, str]]
+    summary: str
+    language: str = ""
+
+
+def load_conversation_examples(path: Path, limit: int | None = None) -> list[ConversationExample]:
+    """Read ``{"messages": [{"author", "text"}], "summary"}`` JSONL; problems name their line."""
+    examples: list[ConversationExample] = []
+    for number, record in jsonl_records(path):
+        summary, messages = record.get("summary"), record.get("messages")
+        if not isinstance(summary, str) or not summary.strip():
+            raise BadDataFile(f"{path}:{number}: missing or empty field 'summary'")
+        if not isinstance(messages, list) or not messages:
+            raise BadDataFile(f"{path}:{number}: 'messages' must be a non-empty list")
+        turns: list[tuple[str, str]] = []
+        for message in messages:
+            if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+                raise BadDataFile(f"{path}:{number}: each message needs a 'text' string")
+            turns.append((str(message.get("author") or ""), message["text"]))
+        examples.append(
+            ConversationExample(
+                str(record.get("id", number)), turns, summary, str(record.get("lang") or "")
+            )
+        )
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise BadDataFile(f"{path}: no examples")
+    return examples

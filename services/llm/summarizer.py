@@ -49,3 +49,33 @@ class LLMSummarizer:
         prompt = self.prompt(text, language, count)
         tokens = min(self._limits.max_new_tokens, 40 * count + 20)
         return "".join(self._engine.stream(prompt, tokens, 0.0, threading.Event())).strip()
+
+
+ANSWER_PROMPTS = {
+    "en": (
+        "Answer the question using only the chat messages below, in at most three short "
+        "sentences. If they do not answer it, say so.\nQuestion: {question}"
+    ),
+    "es": (
+        "Responde a la pregunta usando solo los mensajes del chat de abajo, en tres frases "
+        "breves como mucho. Si no la responden, dilo.\nPregunta: {question}"
+    ),
+}
+
+
+class LLMAnswerer:
+    """The LLM answering ``/ask`` from retrieved chat messages (``services.digest.ask``)."""
+
+    def __init__(self, engine: Engine, limits: GenerationLimits) -> None:
+        self._engine = engine
+        self._limits = limits
+
+    def answer(self, question: str, sentences: Sequence[str], language: str) -> list[str]:
+        """Answer sentences (blocking)."""
+        from services.text.splitting import split_sentences
+
+        instruction = ANSWER_PROMPTS.get(language, ANSWER_PROMPTS["en"]).format(question=question)
+        prompt = Prompt(instruction, instruct=True, context="\n".join(sentences))
+        tokens = min(self._limits.max_new_tokens, 160)
+        text = "".join(self._engine.stream(prompt, tokens, 0.0, threading.Event())).strip()
+        return split_sentences(text, language) if text else []

@@ -138,6 +138,10 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # Forum supergroups: the topic thread a message belongs to (0 outside forums).
+    """
+    ALTER TABLE group_messages ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -416,12 +420,14 @@ class SQLiteStore:
             cipher = await self._cipher(m.chat_id, create=True)
             author = cipher.seal(m.message_id, "author", m.author)
             text = cipher.seal(m.message_id, "text", m.text)
-            rows.append((m.chat_id, m.message_id, m.user_id, author, m.date, text, now))
+            rows.append(
+                (m.chat_id, m.message_id, m.user_id, author, m.date, text, now, m.thread_id)
+            )
         await self._db.executemany(
             """
             INSERT INTO group_messages
-                (chat_id, message_id, user_id, author, date, text, stored_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+                (chat_id, message_id, user_id, author, date, text, stored_at, thread_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (chat_id, message_id) DO UPDATE SET text = excluded.text,
                 author = excluded.author
             """,
@@ -432,18 +438,33 @@ class SQLiteStore:
 
     @serialized
     async def messages(
-        self, chat_id: int, last: int | None = None, since: int | None = None
+        self,
+        chat_id: int,
+        last: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        first_id: int | None = None,
+        last_id: int | None = None,
+        thread_id: int | None = None,
     ) -> list[ChatMessage]:
-        """A window of a group's messages, oldest first: the newest ``last`` or those after
-        ``since`` (Unix time)."""
+        """A window of a group's messages, oldest first: the newest ``last`` of those after
+        ``since`` and before ``until`` (Unix times), with ids from ``first_id`` to ``last_id``,
+        in forum thread ``thread_id``."""
         query = (
-            "SELECT chat_id, message_id, user_id, author, date, text FROM group_messages"
-            " WHERE chat_id = ?"
+            "SELECT chat_id, message_id, user_id, author, date, text, thread_id"
+            " FROM group_messages WHERE chat_id = ?"
         )
         parameters: list[int] = [chat_id]
-        if since is not None:
-            query += " AND date > ?"
-            parameters.append(since)
+        for clause, value in (
+            (" AND date > ?", since),
+            (" AND date < ?", until),
+            (" AND message_id >= ?", first_id),
+            (" AND message_id <= ?", last_id),
+            (" AND thread_id = ?", thread_id),
+        ):
+            if value is not None:
+                query += clause
+                parameters.append(value)
         query += " ORDER BY date DESC, message_id DESC"
         if last is not None:
             query += " LIMIT ?"
@@ -461,8 +482,9 @@ class SQLiteStore:
                 cipher.open(message_id, "author", bytes(author)),
                 date,
                 cipher.open(message_id, "text", bytes(text)),
+                thread,
             )
-            for _, message_id, user_id, author, date, text in reversed(rows)
+            for _, message_id, user_id, author, date, text, thread in reversed(rows)
         ]
 
     @serialized

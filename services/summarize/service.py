@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from services.core.errors import (
     InputTooLarge,
     InputTooShort,
@@ -15,6 +17,8 @@ from services.core.errors import (
 from services.core.executor import ModelExecutor
 from services.core.types import Length, Summary, SummaryOptions
 from services.grounding.align import GroundingMode, ground
+from services.summarize.budget import pick_within_budget, word_budget
+from services.summarize.learned.features import is_conversation
 from services.summarize.prepared import PreparedText, SentenceRanker, prepare_text
 from services.summarize.rankers.lexrank import LexRankRanker
 
@@ -174,14 +178,15 @@ class SummaryService:
                     "%s unavailable, falling back to %s: %s", method, self._fallback, error
                 )
                 note, requested, method = error.reason, method, self._fallback
+        by_words = options.sentences is None and is_conversation(prepared.sentences)
         try:
-            chosen = self._ranker(method).select(prepared, count)
+            chosen = self._pick(self._ranker(method), prepared, count, options.length, by_words)
         except ModelUnavailable as error:
             if method == self._fallback:
                 raise
             logger.warning("%s unavailable, falling back to %s: %s", method, self._fallback, error)
             note, requested, method = error.reason, method, self._fallback
-            chosen = self._rankers[method].select(prepared, count)
+            chosen = self._pick(self._rankers[method], prepared, count, options.length, by_words)
         logger.debug(
             "method=%s language=%s picked %d of %d", method, prepared.language, len(chosen), total
         )
@@ -194,6 +199,30 @@ class SummaryService:
             note=note,
             requested_method=requested,
         )
+
+    @staticmethod
+    def _pick(
+        ranker: SentenceRanker, prepared: PreparedText, count: int, length: Length, by_words: bool
+    ) -> list[int]:
+        """``count`` sentences; for a conversation, as many as its word budget holds."""
+        if not by_words:
+            return ranker.select(prepared, count)
+        total = len(prepared.sentences)
+        budget = word_budget(sum(len(w) for w in prepared.words), length)
+        scores = getattr(ranker, "scores", None)
+        if callable(scores):
+            return pick_within_budget(scores(prepared), prepared.words, budget)
+        # Rankers that only pick a number of sentences: the number the budget holds at the
+        # median sentence length, fewer while the pick runs well over it.
+        typical = float(np.median([len(w) for w in prepared.words])) or 1.0
+        count = max(1, min(total - 1, round(budget / typical)))
+        chosen = ranker.select(prepared, count)
+        for _ in range(2):
+            if count == 1 or sum(len(prepared.words[i]) for i in chosen) <= 1.3 * budget:
+                break
+            count -= 1
+            chosen = ranker.select(prepared, count)
+        return chosen
 
     def _grounded(self, method: str, prepared: PreparedText, written: list[str]) -> Summary:
         """A written summary with its sources cited and unsupported sentences marked or
