@@ -35,9 +35,9 @@ from services.core.protocols import (
     TextGenerator,
 )
 from services.digest.ask import HistorySearchService
-from services.digest.chat_export import ChatExportReader
 from services.digest.service import DigestService
 from services.grounding.align import GroundingMode
+from services.ingest.chat_export import ChatExportReader
 from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
 from services.ingest.fetch import FetchPolicy, WebReader
 from services.keywords.extractor import KeyBERTExtractor
@@ -222,15 +222,18 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
     )
 
 
+def documents_limits(settings: Settings) -> ReaderLimits:
+    """The time and memory budget of the child process that parses untrusted files."""
+    return ReaderLimits(
+        timeout=settings.parse_timeout_seconds,
+        memory_mb=settings.parse_memory_mb,
+        max_chars=settings.max_input_chars,
+    )
+
+
 def build_document_reader(settings: Settings) -> SandboxedDocumentReader:
     """Documents are parsed in a child process under the time and memory budget of settings."""
-    return SandboxedDocumentReader(
-        ReaderLimits(
-            timeout=settings.parse_timeout_seconds,
-            memory_mb=settings.parse_memory_mb,
-            max_chars=settings.max_input_chars,
-        )
-    )
+    return SandboxedDocumentReader(documents_limits(settings))
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -331,7 +334,7 @@ class BotRuntime:
             links=WebReader(fetch_policy(self.settings), documents),
             archive=self.store,
             digests=self.services.digests,
-            exports=ChatExportReader(),
+            exports=ChatExportReader(limits=documents_limits(self.settings)),
             access=access_policy(self.settings),
             ledger=self.store,
             clock=self._clock,

@@ -229,7 +229,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
 def read_conversation(data: bytes, name: str) -> list[ChatMessage]:
     """A conversation file: JSONL of ``{"author", "text"[, "date"]}`` (a file on this
     machine, read here); a Telegram Desktop export is parsed like ``/import`` does."""
-    from services.digest.chat_export import parse_export
+    from services.ingest.chat_export import parse_export
 
     stripped = data.lstrip()
     if data.startswith(b"PK") or (stripped.startswith(b"{") and b'"messages"' in data[:4096]):

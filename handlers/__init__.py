@@ -39,6 +39,11 @@ __all__ = [
 ]
 
 
+NEW = filters.UpdateType.MESSAGE
+"""What an edit means: an edited command or private text starts no new work (the answer to
+the original stands); an edited group message still updates the kept text (``record``)."""
+
+
 def register_handlers(
     application: Application,  # type: ignore[type-arg]
     deps: HandlerDeps,
@@ -63,31 +68,32 @@ def register_handlers(
             ("deny", operator.deny),
             ("quota", operator.quota),
         ):
-            application.add_handler(CommandHandler(name, callback))
-    application.add_handler(CommandHandler("start", start.start))
-    application.add_handler(CommandHandler("help", start.help))
-    application.add_handler(CommandHandler("summary", summary.summary_command))
-    application.add_handler(CommandHandler("keywords", summary.keywords_command))
-    application.add_handler(CommandHandler("settings", settings.show))
-    application.add_handler(CommandHandler("generate", generate.generate))
-    application.add_handler(CommandHandler("ask", AskHandlers(deps, generate).ask))
-    application.add_handler(CommandHandler("cancel", generate.cancel))
+            application.add_handler(CommandHandler(name, callback, filters=NEW))
+    application.add_handler(CommandHandler("start", start.start, filters=NEW))
+    application.add_handler(CommandHandler("help", start.help, filters=NEW))
+    application.add_handler(CommandHandler("summary", summary.summary_command, filters=NEW))
+    application.add_handler(CommandHandler("keywords", summary.keywords_command, filters=NEW))
+    application.add_handler(CommandHandler("settings", settings.show, filters=NEW))
+    application.add_handler(CommandHandler("generate", generate.generate, filters=NEW))
+    application.add_handler(CommandHandler("ask", AskHandlers(deps, generate).ask, filters=NEW))
+    application.add_handler(CommandHandler("cancel", generate.cancel, filters=NEW))
     application.add_handler(
         CallbackQueryHandler(settings.on_button, pattern=f"^{CALLBACK_PREFIX}:")
     )
     digest = _register_digests(application, deps)
     application.add_handler(
         MessageHandler(
-            filters.Document.ALL & filters.CaptionRegex(r"^/(summary|keywords)\b"),
+            NEW & filters.Document.ALL & filters.CaptionRegex(r"^/(summary|keywords)\b"),
             summary.caption_command,
         )
     )
     application.add_handler(
-        MessageHandler(private & filters.Document.ALL, summary.private_document)
+        MessageHandler(NEW & private & filters.Document.ALL, summary.private_document)
     )
     application.add_handler(
         MessageHandler(
-            private & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND, summary.private_text
+            NEW & private & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND,
+            summary.private_text,
         )
     )
     application.add_error_handler(on_error)
@@ -110,10 +116,10 @@ def _register_digests(
         ("optin", digest.opt_in),
         ("forget", digest.forget),
     ):
-        application.add_handler(CommandHandler(name, callback))
+        application.add_handler(CommandHandler(name, callback, filters=NEW))
     application.add_handler(
         MessageHandler(
-            filters.Document.ALL & filters.CaptionRegex(r"^/import(@\w+)?(\s|$)"),
+            NEW & filters.Document.ALL & filters.CaptionRegex(r"^/import(@\w+)?(\s|$)"),
             digest.import_export,
         )
     )

@@ -22,10 +22,10 @@ from handlers.render import MAX_LENGTH, message_link, render_digest, short_quote
 from services.core.errors import EmptyInput, InputTooLarge, NotAnExport
 from services.core.executor import ModelExecutor
 from services.core.types import ChatDigest, ChatMessage, Topic
-from services.digest.chat_export import bot_api_chat_id, flatten_text, parse_export
 from services.digest.service import DigestService, drop_enclosed
 from services.digest.topics import find_topics, npmi_coherence
 from services.digest.wordcloud import render_word_cloud
+from services.ingest.chat_export import bot_api_chat_id, flatten_text, parse_export
 from services.keywords.candidates import candidate_counts, top_candidates
 from services.keywords.extractor import KeyBERTExtractor, PhraseEmbeddingCache
 from services.storage.sqlite import MIGRATIONS, SQLiteStore

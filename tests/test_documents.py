@@ -157,3 +157,37 @@ def test_fuzzed_files_give_text_or_a_clean_error(magic: bytes, body: bytes, name
     else:
         assert isinstance(document.text, str)
     assert time.monotonic() - started < 6
+
+
+def odt_mimetype_bomb(inflated: int = 512 * 1024 * 1024) -> bytes:
+    """An ODT whose ``mimetype`` member is deflated and inflates to ``inflated`` bytes."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("mimetype")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
+            chunk = b"application/vnd.oasis.opendocument.text" + bytes(8 * 1024 * 1024 - 39)
+            for _ in range(inflated // len(chunk)):
+                member.write(chunk)
+        archive.writestr("content.xml", "<office:document-content/>")
+        archive.writestr("META-INF/manifest.xml", "<manifest/>")
+    return buffer.getvalue()
+
+
+def test_an_odt_mimetype_bomb_is_never_inflated_in_the_bot_process() -> None:
+    import tracemalloc
+
+    bomb = odt_mimetype_bomb()
+    assert len(bomb) < 2 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        assert detect_kind(bomb, "report.odt") == "odt"  # from the ZIP directory alone
+        with pytest.raises(CondensaError):
+            asyncio.run(SandboxedDocumentReader().read(bomb, "report.odt"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024 * 1024, f"the bot process allocated {peak:,} bytes"

@@ -504,3 +504,18 @@ async def test_abstractive_method_through_the_bot(
         assert reply["text"].startswith("Embedding · 3 de 12 frases")
         assert "El método Abstractive no está disponible en este servidor" in reply["text"]
         assert any(e["type"] == "italic" for e in reply["entities"])
+
+
+async def test_edits_start_no_new_work(
+    emulator: BotAPIEmulator, make_bot: BotFactory, people: dict[str, Any]
+) -> None:
+    await make_bot(services=real_services())
+    chat, bob = people["bob_chat"], people["bob"]
+    sent = await emulator.send_text(chat, bob, "/summary " + ENGLISH_ARTICLE)
+    await wait_replies(emulator, bob["id"])
+    await emulator.edit_text(chat, sent["message_id"], "/summary " + SPANISH_ARTICLE)
+    long_text = await emulator.send_text(chat, bob, ENGLISH_ARTICLE)
+    await wait_replies(emulator, bob["id"], count=2)
+    await emulator.edit_text(chat, long_text["message_id"], ENGLISH_ARTICLE + " Edited.")
+    await asyncio.sleep(3.0)  # longer than the forward batch window
+    assert len(emulator.bot_messages(bob["id"])) == 2, "an edit answered again"

@@ -24,6 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePosixPath
+from typing import Any
 
 from services.core.errors import DocumentUnreadable, UnsupportedFormat
 from services.core.types import DocumentText
@@ -64,17 +65,26 @@ def decode_text(data: bytes) -> str:
 
 
 def _zip_kind(data: bytes) -> str:
+    """The container type from the ZIP directory alone: nothing is decompressed here (a
+    hostile member may inflate to gigabytes). ODF and EPUB store ``mimetype`` uncompressed
+    first, so reading it is a copy of at most 100 bytes, not an inflation."""
     try:
         with zipfile.ZipFile(BytesIO(data)) as archive:
             names = set(archive.namelist())
-            if "mimetype" in names:
-                mimetype = archive.read("mimetype")[:100].strip()
+            info = archive.getinfo("mimetype") if "mimetype" in names else None
+            if info is not None and info.compress_type == zipfile.ZIP_STORED:
+                with archive.open(info) as member:
+                    mimetype = member.read(100).strip()
                 if mimetype == b"application/vnd.oasis.opendocument.text":
                     return "odt"
                 if mimetype == b"application/epub+zip":
                     return "epub"
             if "word/document.xml" in names:
                 return "docx"
+            if "content.xml" in names and "META-INF/manifest.xml" in names:
+                return "odt"  # a compressed mimetype: the sandbox checks the rest
+            if "META-INF/container.xml" in names:
+                return "epub"
     except (zipfile.BadZipFile, OSError, KeyError, RuntimeError):
         return "damaged-zip"
     return "zip"
@@ -155,6 +165,43 @@ class ReaderLimits:
     max_chars: int = 100_000
 
 
+async def run_sandboxed(
+    header: dict[str, object], data: bytes, limits: ReaderLimits
+) -> dict[str, Any]:
+    """Run ``python -m services.ingest.sandbox`` on ``data`` under ``limits``; its JSON answer
+    ({} when it died: killed by the memory cap, or crashed on hostile input).
+
+    Raises:
+        DocumentUnreadable: over the time budget.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env["CONDENSA_MEMORY_MB"] = str(limits.memory_mb)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.ingest.sandbox",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        stdout, _ = await asyncio.wait_for(
+            process.communicate(json.dumps(header).encode() + b"\n" + data), limits.timeout
+        )
+    except TimeoutError as exc:
+        process.kill()
+        await process.wait()
+        raise DocumentUnreadable("too_complex", "over the time budget") from exc
+    try:
+        result = json.loads(stdout.decode() or "{}")
+    except ValueError:
+        result = {}
+    if process.returncode != 0:
+        logger.warning("sandboxed parser failed (exit %s)", process.returncode)
+    return result if isinstance(result, dict) and process.returncode == 0 else {}
+
+
 class SandboxedDocumentReader:
     """Reads documents in a child process under :class:`ReaderLimits` (the DocumentReader)."""
 
@@ -174,34 +221,12 @@ class SandboxedDocumentReader:
                 check_zip(data)
             except zipfile.BadZipFile as exc:
                 raise DocumentUnreadable("damaged", "broken ZIP container") from exc
-        header = json.dumps({"kind": kind, "max_chars": self.limits.max_chars}).encode()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-        env["CONDENSA_MEMORY_MB"] = str(self.limits.memory_mb)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.ingest.sandbox",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
+        result = await run_sandboxed(
+            {"kind": kind, "max_chars": self.limits.max_chars}, data, self.limits
         )
-        try:
-            stdout, stderr = await asyncio.wait_for(
-                process.communicate(header + b"\n" + data), self.limits.timeout
-            )
-        except TimeoutError as exc:
-            process.kill()
-            await process.wait()
-            raise DocumentUnreadable("too_complex", "over the time budget") from exc
-        try:
-            result = json.loads(stdout.decode() or "{}")
-        except ValueError:
-            result = {}
         if "error" in result:
             raise DocumentUnreadable(result["error"], result.get("detail", ""))
-        if process.returncode != 0 or "text" not in result:
-            logger.warning("document worker failed (exit %s)", process.returncode)
+        if "text" not in result:
             # Killed by the memory limit or crashed on hostile input.
             raise DocumentUnreadable("too_complex", "over the memory budget or crashed")
         return DocumentText(**result)

@@ -2,6 +2,8 @@
 
 Protocol: stdin is one JSON header line (``kind``, ``max_chars``) followed by the file's bytes;
 stdout is one JSON object, either the fields of ``DocumentText`` or ``{"error", "detail"}``.
+Kind ``export`` (with ``max_bytes``) parses a Telegram Desktop chat export (``/import``) and
+answers ``{"export": ChatExport fields}``.
 The address space is capped from ``CONDENSA_MEMORY_MB`` before anything is parsed.
 """
 
@@ -167,13 +169,29 @@ def parse(kind: str, data: bytes, max_chars: int) -> DocumentText:
     return DocumentText(text, kind, pages, words, None, truncated)
 
 
+def _export(data: bytes, max_bytes: int) -> dict[str, Any]:
+    """A Telegram Desktop export as ``{"export": ChatExport fields}``, or an error."""
+    from services.core.errors import InputTooLarge, NotAnExport
+    from services.ingest.chat_export import parse_export
+
+    try:
+        return {"export": asdict(parse_export(data, max_bytes))}
+    except NotAnExport as error:
+        return {"error": "not_export", "detail": str(error)}
+    except InputTooLarge as error:
+        return {"error": "too_large", "detail": str(error.size)}
+
+
 def main() -> int:
     """Read the request from stdin, answer on stdout."""
     _limit_memory()
     header = json.loads(sys.stdin.buffer.readline())
     data = sys.stdin.buffer.read()
     try:
-        result: dict[str, Any] = asdict(parse(header["kind"], data, int(header["max_chars"])))
+        if header["kind"] == "export":
+            result: dict[str, Any] = _export(data, int(header["max_bytes"]))
+        else:
+            result = asdict(parse(header["kind"], data, int(header["max_chars"])))
     except DocumentUnreadable as error:
         result = {"error": error.reason, "detail": error.detail}
     except (MemoryError, ImportError):  # under RLIMIT_AS even loading a library can fail

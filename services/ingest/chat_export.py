@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import zipfile
 from io import BytesIO
 from typing import Any
 
-from services.core.errors import InputTooLarge, NotAnExport
+from services.core.errors import DocumentUnreadable, InputTooLarge, NotAnExport
 from services.core.types import ChatExport, ChatMessage
+from services.ingest.documents import ReaderLimits, run_sandboxed
 
 MAX_JSON_BYTES = 200 * 1024 * 1024
 
@@ -105,11 +105,30 @@ def _message(item: object, chat_id: int) -> ChatMessage | None:
 
 
 class ChatExportReader:
-    """The ``ExportReader``: parses an export off the event loop, within ``max_bytes``."""
+    """The ``ExportReader``: parses an export in the sandboxed child process (the bot process
+    never inflates the zip nor parses the JSON), within ``max_bytes`` and the child's memory
+    and time caps."""
 
-    def __init__(self, max_bytes: int = MAX_JSON_BYTES) -> None:
+    def __init__(
+        self, max_bytes: int = MAX_JSON_BYTES, limits: ReaderLimits | None = None
+    ) -> None:
         self.max_bytes = max_bytes
+        self.limits = limits or ReaderLimits()
 
     async def read_export(self, data: bytes) -> ChatExport:
-        """The exported chat; raises ``NotAnExport`` or ``InputTooLarge`` otherwise."""
-        return await asyncio.to_thread(parse_export, data, self.max_bytes)
+        """The exported chat; raises ``NotAnExport``, ``InputTooLarge`` or
+        ``DocumentUnreadable`` (over the child's budget)."""
+        if not data.startswith(b"PK\x03\x04") and not data[:64].lstrip().startswith(b"{"):
+            raise NotAnExport("neither JSON nor a zip")
+        result = await run_sandboxed(
+            {"kind": "export", "max_bytes": self.max_bytes}, data, self.limits
+        )
+        if result.get("error") == "not_export":
+            raise NotAnExport(str(result.get("detail", "")))
+        if result.get("error") == "too_large":
+            raise InputTooLarge(int(result.get("detail") or 0), self.max_bytes, unit="bytes")
+        found = result.get("export")
+        if not isinstance(found, dict):
+            raise DocumentUnreadable("too_complex", "over the memory budget or crashed")
+        messages = [ChatMessage(**m) for m in found.get("messages", [])]
+        return ChatExport(found.get("chat_id"), str(found.get("title", "")), messages)
