@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -11,8 +12,9 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
+from bot.delivery import ChatOrderedProcessor, Intake, PacedRequests
 from bot.settings import Settings
 from handlers import (
     AccessPolicy,
@@ -24,6 +26,7 @@ from handlers import (
     register_handlers,
 )
 from handlers.access import parse_subjects
+from handlers.generate import GenerateHandlers
 from handlers.summary import SummaryHandlers
 from services.core.executor import ModelExecutor
 from services.core.protocols import (
@@ -141,7 +144,11 @@ def generation_limits(settings: Settings) -> GenerationLimits:
 def build_services(settings: Settings) -> Services:
     """The real services: summarizers and KeyBERT share one bounded executor; generation has
     its own (``LLM_MAX_CONCURRENCY`` at a time), and the LLM engine is loaded on first use."""
-    executor = ModelExecutor(workers=settings.model_workers, queue=settings.model_queue)
+    executor = ModelExecutor(
+        workers=settings.model_workers,
+        queue=settings.model_queue,
+        max_wait=settings.model_max_wait,
+    )
     engine = build_engine(settings)
     limits = generation_limits(settings)
     summarizer = build_summary_service(
@@ -303,6 +310,11 @@ class BotRuntime:
         self._stopped = False
         self.store: SQLiteStore | None = None
         self.summary_handlers: SummaryHandlers | None = None
+        self.processor = ChatOrderedProcessor()
+        self.pacer = PacedRequests()
+        self.intake: Intake | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._generate_handlers: GenerateHandlers | None = None
         self.application = self._build()
 
     def _build(self) -> Application:  # type: ignore[type-arg]
@@ -313,9 +325,10 @@ class BotRuntime:
             .token(token.get_secret_value())
             .base_url(self.settings.bot_api_base_url)
             .base_file_url(self.settings.bot_api_file_url)
-            .concurrent_updates(True)
+            .concurrent_updates(self.processor)
             .context_types(context_types())
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            .rate_limiter(self.pacer)
+            .updater(None)
             .post_init(self._post_init)
             .post_shutdown(self._post_shutdown)
         )
@@ -323,6 +336,13 @@ class BotRuntime:
 
     async def _post_init(self, application: Application) -> None:  # type: ignore[type-arg]
         self.store = await open_store(self.settings)
+        self.processor.ledger = self.store
+        self.pacer.ledger = self.store
+        self.intake = Intake(
+            self.store,
+            application.update_queue,
+            lambda data: Update.de_json(data, application.bot),
+        )
         documents = self.services.documents or build_document_reader(self.settings)
         deps = HandlerDeps(
             summarizer=self.services.summarizer,
@@ -339,8 +359,11 @@ class BotRuntime:
             ledger=self.store,
             clock=self._clock,
             history=self.services.history,
+            finish_updates=self.processor.finish,
         )
-        self.summary_handlers, digest_handlers = register_handlers(application, deps)
+        self.summary_handlers, digest_handlers, self._generate_handlers = register_handlers(
+            application, deps
+        )
         if digest_handlers is not None:
             await digest_handlers.restore(application)
         for language, commands in command_menus().items():
@@ -364,25 +387,70 @@ class BotRuntime:
         self.services.close()
 
     async def start(self, polling: bool = True, poll_timeout: int = 10) -> None:
-        """Initialize and start the application (polling unless a webhook feeds it).
+        """Initialize and start the application, re-handle what the last run left unfinished,
+        then poll (unless a webhook feeds :attr:`intake`).
 
-        ``poll_timeout`` is the long-poll length; stopping waits for the poll in flight.
+        ``poll_timeout`` is the long-poll length.
         """
         await self.application.initialize()
         await self._post_init(self.application)
         await self.application.start()
-        if polling and self.application.updater is not None:
-            await self.application.updater.start_polling(
-                poll_interval=0.0, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
-            )
+        assert self.intake is not None  # made in _post_init
+        await self.intake.replay()
+        if polling:
+            self._poller = asyncio.create_task(self._poll(poll_timeout))
+
+    async def _poll(self, poll_seconds: int) -> None:
+        """Long-poll: the next ``getUpdates`` (which confirms the offset to Telegram) is sent
+        only after the previous batch was written to the inbox."""
+        assert self.intake is not None
+        offset: int | None = None
+        pause = 0.5
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset,
+                    timeout=poll_seconds,
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=poll_seconds + 10,
+                )
+            except TelegramError as exc:
+                logger.warning("getUpdates failed (%s); retrying in %.1f s", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+                continue
+            pause = 0.5
+            if updates:
+                await self.intake.accept(list(updates))
+                offset = updates[-1].update_id + 1
+
+    async def stop_intake(self) -> None:
+        """Take no more updates (polling stops at once; the webhook answers 503)."""
+        self.accepting = False
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+
+    accepting = True
+
+    async def drain(self, seconds: float) -> int:
+        """SIGTERM: stop intake, stop generations, wait up to ``seconds`` for the updates in
+        hand; returns how many are left (they stay in the inbox and run after the restart)."""
+        await self.stop_intake()
+        if self.summary_handlers is not None:
+            await self.summary_handlers.shutdown()
+        if self._generate_handlers is not None:
+            self._generate_handlers.stop_all()
+        return await self.processor.wait_idle(seconds)
 
     async def stop(self) -> None:
         """Stop polling, then the application, then close resources (once)."""
         if self._stopped:
             return
         self._stopped = True
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        await self.stop_intake()
         if self.application.running:
             await self.application.stop()
         await self._post_shutdown(self.application)

@@ -507,8 +507,21 @@ def _run_bot(settings: Settings) -> None:
         asyncio.run(run_playground(settings))
     elif settings.webhook_url:
         asyncio.run(run_webhook(settings))
+        _exit_now()
     else:
         asyncio.run(run_polling(settings))
+        _exit_now()
+
+
+def _exit_now() -> None:
+    """Exit without joining model threads: one may be loading a model for minutes, and every
+    unfinished update is kept in the inbox for the next start."""
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def _storage(settings: Settings, args: argparse.Namespace) -> str:

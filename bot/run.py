@@ -11,7 +11,6 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, BotRuntime
 from bot.settings import Settings
@@ -39,18 +38,36 @@ async def run_polling(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        logger.info("stopping")
-        await runtime.stop()
+        await shut_down(runtime, settings.shutdown_seconds)
 
 
-def make_webhook_app(application: Application, secret: str, path: str) -> web.Application:  # type: ignore[type-arg]
-    """An aiohttp app that feeds POSTed updates to ``application`` and answers ``/healthz``."""
+async def shut_down(runtime: BotRuntime, seconds: float) -> None:
+    """Stop taking updates at once, give the ones in hand most of ``seconds``, then close;
+    whatever is unfinished stays in the inbox and is handled again at the next start."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    logger.info("stopping: no new updates; up to %.0f s for the ones in hand", seconds)
+    left = await runtime.drain(seconds * 0.7)
+    if left:
+        logger.warning("%d updates unfinished: kept, handled again at the next start", left)
+    try:
+        await asyncio.wait_for(runtime.stop(), max(0.5, deadline - loop.time()))
+    except TimeoutError:
+        logger.warning("closing took too long; exiting (unfinished updates are kept)")
+
+
+def make_webhook_app(runtime: BotRuntime, secret: str, path: str) -> web.Application:
+    """An aiohttp app that writes POSTed updates to the inbox before answering 200, and
+    answers ``/healthz``."""
+    application = runtime.application
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             logger.warning("webhook call with a wrong or missing secret from %s", request.remote)
             return web.Response(status=403, text="forbidden")
+        if not runtime.accepting or runtime.intake is None:
+            return web.Response(status=503, text="restarting")  # Telegram retries later
         try:
             data = await request.json()
         except ValueError:
@@ -58,7 +75,7 @@ def make_webhook_app(application: Application, secret: str, path: str) -> web.Ap
         if not isinstance(data, dict):
             return web.Response(status=400, text="bad update")
         update = Update.de_json(data, application.bot)
-        await application.update_queue.put(update)
+        await runtime.intake.accept([update])
         return web.Response(text="ok")
 
     async def healthz(request: web.Request) -> web.Response:
@@ -81,7 +98,7 @@ async def serve_webhook(settings: Settings, stop: asyncio.Event) -> None:
     runtime = BotRuntime(settings)
     await runtime.start(polling=False)
     secret = settings.webhook_secret.get_secret_value()
-    app = make_webhook_app(runtime.application, secret, webhook_path(settings.webhook_url))
+    app = make_webhook_app(runtime, secret, webhook_path(settings.webhook_url))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_listen, settings.webhook_port)
@@ -93,8 +110,9 @@ async def serve_webhook(settings: Settings, stop: asyncio.Event) -> None:
         logger.info("webhook listening on %s:%d", settings.webhook_listen, settings.webhook_port)
         await stop.wait()
     finally:
+        await runtime.stop_intake()
+        await shut_down(runtime, settings.shutdown_seconds)
         await runner.cleanup()
-        await runtime.stop()
 
 
 async def run_webhook(settings: Settings) -> None:

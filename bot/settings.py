@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     default_method: str = "embedding"
     grounding: Literal["mark", "drop", "off"] = "mark"
     model_workers: int = Field(default=1, ge=1)
-    model_queue: int = Field(default=4, ge=0)
+    model_queue: int = Field(default=1000, ge=0)
+    model_max_wait: float = Field(default=45.0, gt=0)
+    shutdown_seconds: float = Field(default=10.0, gt=0)
     keywords_top_n: int = Field(default=10, ge=1, le=30)
     keywords_model_en: Literal["minilm", "e5"] = "minilm"
     keywords_model_es: Literal["minilm", "e5"] = "e5"

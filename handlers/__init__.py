@@ -47,9 +47,10 @@ the original stands); an edited group message still updates the kept text (``rec
 def register_handlers(
     application: Application,  # type: ignore[type-arg]
     deps: HandlerDeps,
-) -> tuple[SummaryHandlers, DigestHandlers | None]:
-    """Add every handler to ``application``; returns the summary handlers (for shutdown) and
-    the digest handlers (to restore schedules), when digests are available."""
+) -> tuple[SummaryHandlers, DigestHandlers | None, GenerateHandlers]:
+    """Add every handler to ``application``; returns the summary handlers (for shutdown), the
+    digest handlers (to restore schedules) when digests are available, and the generation
+    handlers (stopped on shutdown)."""
     start = StartHandlers(deps)
     summary = SummaryHandlers(deps)
     settings = SettingsHandlers(deps)
@@ -97,7 +98,7 @@ def register_handlers(
         )
     )
     application.add_error_handler(on_error)
-    return summary, digest
+    return summary, digest, generate
 
 
 def _register_digests(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Chat, User
@@ -126,4 +126,6 @@ class HandlerDeps:
     ledger: AccessLedger | None = None
     clock: Callable[[], float] = time.time
     history: HistorySearch | None = None
+    finish_updates: Callable[[list[int]], Awaitable[None]] | None = None
+    """Marks deferred updates handled (the delivery ledger); None outside the bot."""
     forwarded: ForwardedConversations = field(default_factory=ForwardedConversations)

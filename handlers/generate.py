@@ -37,6 +37,13 @@ class GenerateHandlers:
     def __init__(self, deps: HandlerDeps) -> None:
         self._deps = deps
         self._running: dict[int, threading.Event] = {}
+        self._restarting = False
+
+    def stop_all(self) -> None:
+        """The bot is restarting: stop every generation; each says so in its answer."""
+        self._restarting = True
+        for event in self._running.values():
+            event.set()
 
     async def generate(self, update: Update, context: CondensaContext) -> None:
         """Continue the text after the command."""
@@ -120,7 +127,9 @@ class GenerateHandlers:
                 except CondensaError as error:
                     await progress.deliver([error_sentence(error, language)])
                     return
-                blocks = self._final(text, cancel.is_set(), language)
+                blocks = self._final(text, cancel.is_set() and not self._restarting, language)
+                if self._restarting:
+                    blocks.append(f"<i>{escape(t('generation_restart', language))}</i>")
                 if broken is not None:  # keep what arrived, and say it was cut
                     blocks.append(f"<i>{error_sentence(broken, language)}</i>")
                 await progress.deliver(pack_blocks(blocks))

@@ -31,6 +31,7 @@ from handlers.inputs import (
 )
 from handlers.progress import WorkInProgress
 from handlers.render import document_heading, render_keywords, render_summary
+from handlers.work import defer_current_update
 from services.core.errors import CondensaError, InputTooLarge
 from services.core.types import ChatMessage, ChatPreferences, SummaryOptions
 
@@ -64,6 +65,8 @@ class _Batch:
     messages: list[Message] = field(default_factory=list)
     timer: asyncio.Task[None] | None = None
     first_seen: float = 0.0
+    update_ids: list[int] = field(default_factory=list)
+    """Updates kept pending until the batch is answered (re-run after a restart otherwise)."""
 
 
 class SummaryHandlers:
@@ -216,6 +219,9 @@ class SummaryHandlers:
         loop = asyncio.get_running_loop()
         batch = self._batches.setdefault(key, _Batch(first_seen=loop.time()))
         batch.messages.append(message)
+        update_id = defer_current_update()
+        if update_id is not None:
+            batch.update_ids.append(update_id)
         if batch.timer is not None:
             batch.timer.cancel()
         window = self._deps.limits.forward_batch_seconds
@@ -233,6 +239,8 @@ class SummaryHandlers:
                 await self._summarize_batch(batch.messages)
             except Exception:  # a background task has no error handler to reach
                 logger.exception("summarizing a batch of %d messages failed", len(batch.messages))
+            if self._deps.finish_updates is not None:
+                await self._deps.finish_updates(batch.update_ids)
 
     async def _summarize_batch(self, messages: list[Message]) -> None:
         messages.sort(key=lambda m: m.message_id)
@@ -257,7 +265,8 @@ class SummaryHandlers:
         await self._answer(last, language, lambda: self._summarize(source, preferences, language))
 
     async def shutdown(self) -> None:
-        """Cancel pending batch timers (their messages are dropped with the process)."""
+        """Cancel pending batch timers: their updates stay pending in the inbox and are
+        handled again, batched again, after the restart."""
         for batch in self._batches.values():
             if batch.timer is not None:
                 batch.timer.cancel()

@@ -45,6 +45,11 @@ class SimulatedUsers(EmulatorState):
             }
         return message
 
+    async def redeliver(self, update: dict[str, Any]) -> None:
+        """Telegram delivers an update again (it never saw the acknowledgement)."""
+        self._updates.append(dict(update))
+        await self._notify("update", update)
+
     async def send_text(
         self,
         chat: dict[str, Any],

@@ -341,12 +341,16 @@ async def test_busy_model_answers_at_once(
     chat, bob = people["bob_chat"], people["bob"]
     await emulator.send_text(chat, bob, "/summary " + ENGLISH_ARTICLE)
     await asyncio.to_thread(ranker.started.wait, 10)
-    await emulator.send_text(chat, bob, "/summary " + ENGLISH_ARTICLE)
+    # Another chat (one chat's own updates wait their turn, in order).
+    ana = people["ana"]
+    await emulator.send_text(people["ana_chat"], ana, "/summary " + ENGLISH_ARTICLE)
     busy = await emulator.wait_until(
-        lambda: next((m for m in final_replies(emulator, bob["id"]) if "busy" in m["text"]), None),
+        lambda: next(
+            (m for m in final_replies(emulator, ana["id"]) if "ocupado" in m["text"]), None
+        ),
         timeout=5,
     )
-    assert "try again" in busy["text"]
+    assert "inténtalo de nuevo" in busy["text"]
     ranker.release.set()
     await emulator.wait_until(
         lambda: any(m["text"].startswith("LexRank") for m in final_replies(emulator, bob["id"]))

@@ -242,3 +242,23 @@ async def test_a_queued_request_sees_its_place_in_line(
 async def start_with(make_bot: BotFactory, generator: Any) -> None:
     services = Services(summarizer=NoSummaries(), keywords=NoKeywords(), generator=generator)
     await make_bot(services=services)
+
+
+async def test_a_shutdown_stops_generations_and_says_why(
+    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    writer = ScriptedWriter([f"w{i}" for i in range(400)], 0.02)
+    services = Services(summarizer=NoSummaries(), keywords=NoKeywords(), generator=writer)
+    runtime = await make_bot(services=services, stream_edit_seconds_private=0.1)
+    user, chat = dana
+    await emulator.send_text(chat, user, "/generate Tell me a long story")
+    await emulator.wait_until(lambda: placeholder(emulator, chat["id"]))
+    left = await runtime.drain(5.0)  # what SIGTERM does first
+    assert left == 0
+    final = placeholder(emulator, chat["id"])
+    assert final is not None and "the bot is restarting" in final["text"]
+    assert "w399" not in final["text"]
+    # No new update is taken any more.
+    await emulator.send_text(chat, user, "/help")
+    await asyncio.sleep(1.0)
+    assert not any("Condensa" in m["text"] for m in emulator.bot_messages(chat["id"]))

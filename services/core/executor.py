@@ -1,8 +1,10 @@
 """A bounded executor for CPU-bound model calls.
 
-Model work never runs on the event loop. When every worker is busy and the waiting queue is
-full, ``run`` raises :class:`Busy` at once, so a flood of requests is refused quickly instead of
-piling up behind a slow model.
+Model work never runs on the event loop. Work is admitted by the wait it would face, not by a
+fixed number of slots: with ``max_wait`` set, a call is refused with :class:`Busy` only when the
+calls ahead of it would take longer than ``max_wait`` seconds, estimated from measured service
+times (an exponentially weighted mean), so a burst of quick summaries all get an answer while a
+pile-up behind a slow model is still refused at once. ``queue`` stays a hard cap.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -26,16 +29,34 @@ class ModelExecutor:
     Args:
         workers: threads that run model calls at the same time.
         queue: calls allowed to wait for a free worker before new ones get ``Busy``.
+        max_wait: when set, also refuse a call whose expected wait is longer (seconds).
+        first_estimate: the service time assumed before any call was measured (seconds).
     """
 
-    def __init__(self, workers: int = 1, queue: int = 4) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        queue: int = 4,
+        max_wait: float | None = None,
+        first_estimate: float = 1.0,
+    ) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("workers must be >= 1 and queue >= 0")
         self.workers = workers
         self.capacity = workers + queue
+        self.max_wait = max_wait
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model")
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._service_seconds = first_estimate
+
+    def expected_wait(self) -> tuple[int, float]:
+        """(calls ahead of a new one, seconds until it would start)."""
+        with self._lock:
+            ahead = self._in_flight
+            service = self._service_seconds
+        waiting = max(0, ahead - self.workers + 1)
+        return ahead, waiting * service / self.workers
 
     @property
     def in_flight(self) -> int:
@@ -53,10 +74,25 @@ class ModelExecutor:
         with self._lock:
             if self._in_flight >= self.capacity:
                 raise Busy("model queue is full")
+            waiting = max(0, self._in_flight - self.workers + 1)
+            wait = waiting * self._service_seconds / self.workers
+            if self.max_wait is not None and wait > self.max_wait:
+                raise Busy(f"about {wait:.0f} s of work is queued")
             self._in_flight += 1
-        future = loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        future = loop.run_in_executor(
+            self._pool, functools.partial(self._timed, fn, *args, **kwargs)
+        )
         future.add_done_callback(self._release)
         return future
+
+    def _timed(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            took = time.perf_counter() - started
+            with self._lock:
+                self._service_seconds = 0.8 * self._service_seconds + 0.2 * took
 
     def _release(self, _: object) -> None:
         with self._lock:

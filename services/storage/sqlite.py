@@ -29,6 +29,7 @@ from services.storage.crypto import (
     KEY_FILE_NAME,
     GroupCipher,
     MasterKey,
+    SealedDataError,
     StorageKeyError,
     load_master_key,
     new_key,
@@ -141,6 +142,25 @@ MIGRATIONS: tuple[str, ...] = (
     # Forum supergroups: the topic thread a message belongs to (0 outside forums).
     """
     ALTER TABLE group_messages ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;
+    """,
+    # Durable intake: each update is kept (sealed with its chat's key) before Telegram is told
+    # it arrived, until it was handled; and what was sent for it, so a re-run sends nothing twice.
+    """
+    CREATE TABLE inbox (
+        update_id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX inbox_pending ON inbox (done, update_id);
+    CREATE TABLE outbox (
+        update_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        result BLOB NOT NULL,
+        PRIMARY KEY (update_id, seq)
+    );
     """,
 )
 
@@ -487,6 +507,93 @@ class SQLiteStore:
             for _, message_id, user_id, author, date, text, thread in reversed(rows)
         ]
 
+    # ------------------------------------------------------------------ durable intake
+
+    @serialized
+    async def inbox_add(self, updates: list[tuple[int, int, str]]) -> list[int]:
+        """Keep (update_id, chat_id, JSON) updates; returns the ids that were new (a
+        duplicate delivery of a kept update is ignored)."""
+        now = int(time.time())
+        new: list[int] = []
+        for update_id, chat_id, payload in updates:
+            cipher = await self._cipher(chat_id, create=True)
+            sealed = cipher.seal(update_id, "update", payload)
+            cursor = await self._db.execute(
+                "INSERT OR IGNORE INTO inbox (update_id, chat_id, payload, received_at)"
+                " VALUES (?, ?, ?, ?)",
+                (update_id, chat_id, sealed, now),
+            )
+            if cursor.rowcount:
+                new.append(update_id)
+        await self._db.commit()
+        return new
+
+    @serialized
+    async def inbox_done(self, update_ids: list[int]) -> None:
+        """Mark updates handled; their text is deleted, only the id stays (for dedupe)."""
+        await self._db.executemany(
+            "UPDATE inbox SET done = 1, payload = x'' WHERE update_id = ?",
+            [(u,) for u in update_ids],
+        )
+        await self._db.commit()
+
+    @serialized
+    async def inbox_pending(self) -> list[tuple[int, str]]:
+        """(update_id, JSON) of every update not yet handled, oldest first."""
+        async with self._db.execute(
+            "SELECT update_id, chat_id, payload FROM inbox WHERE done = 0 ORDER BY update_id"
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        pending: list[tuple[int, str]] = []
+        for update_id, chat_id, payload in rows:
+            try:
+                cipher = await self._cipher(int(chat_id), create=False)
+                pending.append((update_id, cipher.open(update_id, "update", bytes(payload))))
+            except (KeyError, SealedDataError):  # the chat was forgotten since: drop it
+                await self._db.execute(
+                    "UPDATE inbox SET done = 1, payload = x'' WHERE update_id = ?", (update_id,)
+                )
+        await self._db.commit()
+        return pending
+
+    @serialized
+    async def sent_result(self, update_id: int, seq: int) -> str | None:
+        """The recorded Bot API result of the ``seq``-th message sent for an update."""
+        async with self._db.execute(
+            "SELECT chat_id, result FROM outbox WHERE update_id = ? AND seq = ?", (update_id, seq)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        try:
+            cipher = await self._cipher(int(row[0]), create=False)
+            return cipher.open(update_id, f"sent:{seq}", bytes(row[1]))
+        except (KeyError, SealedDataError):
+            return None
+
+    @serialized
+    async def record_sent(self, update_id: int, seq: int, chat_id: int, result: str) -> None:
+        """Record what was sent for an update (its Bot API result, sealed)."""
+        cipher = await self._cipher(chat_id, create=True)
+        await self._db.execute(
+            "INSERT OR REPLACE INTO outbox (update_id, seq, chat_id, result) VALUES (?, ?, ?, ?)",
+            (update_id, seq, chat_id, cipher.seal(update_id, f"sent:{seq}", result)),
+        )
+        await self._db.commit()
+
+    @serialized
+    async def purge_delivery(self, before_update_id: int) -> None:
+        """Forget handled updates and their sent records older than ``before_update_id``."""
+        await self._db.execute(
+            "DELETE FROM inbox WHERE done = 1 AND update_id < ?", (before_update_id,)
+        )
+        await self._db.execute(
+            "DELETE FROM outbox WHERE update_id < ? AND update_id NOT IN"
+            " (SELECT update_id FROM inbox WHERE done = 0)",
+            (before_update_id,),
+        )
+        await self._db.commit()
+
     @serialized
     async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
         """Record a user's choice; opting out deletes their messages. Returns rows deleted."""
@@ -520,7 +627,7 @@ class SQLiteStore:
     async def forget_chat(self, chat_id: int) -> None:
         """Delete everything stored about a group."""
         await self._shred_group(chat_id)
-        for table in ("digest_opt_outs", "digest_chats", "chat_preferences"):
+        for table in ("digest_opt_outs", "digest_chats", "chat_preferences", "inbox", "outbox"):
             await self._db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (chat_id,))  # noqa: S608
         await self._db.commit()
         await self._scrub()

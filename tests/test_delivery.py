@@ -1,0 +1,261 @@
+"""Every update answered once, in order: duplicates, bursts, pacing, crashes and restarts.
+
+In-process bots poll the Bot API emulator; the crash and restart tests run ``python -m bot``
+as a real process and kill it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Services
+from playground.api import BotAPIEmulator
+from services.core.errors import Busy
+from services.core.executor import ModelExecutor
+from services.keywords.extractor import KeyBERTExtractor
+from services.summarize.service import build_summary_service
+from tests.conftest import ENGLISH_ARTICLE, BotFactory
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def summary_services() -> Services:
+    # As deployed: admission by expected wait (MODEL_MAX_WAIT), not by a handful of slots.
+    executor = ModelExecutor(workers=1, queue=1000, max_wait=45)
+    return Services(
+        summarizer=build_summary_service(executor, max_chars=100_000, default_method="lexrank"),
+        keywords=KeyBERTExtractor(executor),
+        executor=executor,
+    )
+
+
+def command_message(
+    emulator: BotAPIEmulator,
+    chat: dict[str, Any],
+    user: dict[str, Any],
+    text: str,
+    message_id: int,
+) -> dict[str, Any]:
+    command = text.split()[0]
+    return {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "chat": chat,
+        "from": user,
+        "text": text,
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+    }
+
+
+def replies(emulator: BotAPIEmulator, chat_id: int) -> list[dict[str, Any]]:
+    return [m for m in emulator.bot_messages(chat_id) if not m["text"].startswith("⏳")]
+
+
+def test_admission_follows_the_expected_wait_not_a_slot_count() -> None:
+    async def scenario() -> None:
+        executor = ModelExecutor(workers=1, queue=100, max_wait=15, first_estimate=10)
+        gate = threading.Event()
+        first = executor.submit(gate.wait, 10)
+        second = executor.submit(gate.wait, 10)  # waits ~10 s: admitted
+        assert executor.expected_wait() == (2, 20.0)
+        with pytest.raises(Busy):
+            executor.submit(gate.wait, 10)  # would wait ~20 s > 15 s
+        gate.set()
+        await asyncio.gather(first, second)
+        # Measured service times replace the first guess: quick calls admit many more.
+        assert executor.expected_wait()[1] < 10
+        executor.shutdown()
+
+    asyncio.run(scenario())
+
+
+async def test_the_same_update_delivered_twice_is_answered_once(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    runtime = await make_bot(services=summary_services())
+    user = emulator.add_user(21, "Dana", "en")
+    chat = emulator.private_chat(user)
+    update = await emulator.push_update(
+        "message", command_message(emulator, chat, user, "/help", 9001)
+    )
+    await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]))
+    await emulator.redeliver(update)  # Telegram never saw the acknowledgement
+    await emulator.redeliver(update)
+    await asyncio.sleep(1.5)
+    assert len(emulator.bot_messages(chat["id"])) == 1
+    assert runtime.store is not None and await runtime.store.inbox_pending() == []
+
+
+async def test_sixty_chats_at_once_all_get_their_summary(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    await make_bot(services=summary_services())
+    chats = []
+    for number in range(60):
+        user = emulator.add_user(1000 + number, f"User {number}", "en")
+        chats.append((emulator.private_chat(user), user))
+    await asyncio.gather(
+        *(emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE) for chat, user in chats)
+    )
+
+    def answered() -> bool:
+        return all(
+            any(m["text"].startswith("LexRank") for m in replies(emulator, chat["id"]))
+            for chat, _ in chats
+        )
+
+    await emulator.wait_until(answered, timeout=120)
+    assert not any("busy" in m["text"] for chat, _ in chats for m in replies(emulator, chat["id"]))
+
+
+async def test_one_chat_is_answered_in_order_at_a_pace_telegram_accepts(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    await make_bot(services=summary_services())
+    user = emulator.add_user(31, "Eve", "en")
+    chat = emulator.private_chat(user)
+    sent = [await emulator.send_text(chat, user, f"/summary Note {n}.") for n in range(12)]
+    answers = await emulator.wait_until(
+        lambda: (found := emulator.bot_messages(chat["id"])) and len(found) >= 12 and found,
+        timeout=60,
+    )
+    assert [m["reply_to_message"]["message_id"] for m in answers] == [
+        m["message_id"] for m in sent
+    ], "answered in the order asked"
+    times = [
+        c.at for c in emulator.calls_to("sendMessage") if c.params.get("chat_id") == chat["id"]
+    ]
+    assert len(times) == 12
+    # A leaky bucket of 3 that drains one per second: never more than 3 + elapsed seconds.
+    for i in range(len(times)):
+        for j in range(i, len(times)):
+            assert j - i + 1 <= 3 + (times[j] - times[i]) + 1, (i, j, times[j] - times[i])
+    assert times[-1] - times[0] >= 7.0, "twelve answers took at least ~8 s, not one"
+
+
+def bot_env(emulator: BotAPIEmulator, data: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(
+        {
+            "TELEGRAM_BOT_TOKEN": emulator.token,
+            "TELEGRAM_API_URL": emulator.url,
+            "DATA_DIR": str(data),
+            "LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(REPO),
+            "FORWARD_BATCH_SECONDS": "3",
+            **extra,
+        }
+    )
+    return env
+
+
+async def start_bot(
+    emulator: BotAPIEmulator, data: Path, **extra: str
+) -> asyncio.subprocess.Process:
+    emulator.polling_started.clear()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=data.parent,
+        env=bot_env(emulator, data, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.wait_for(emulator.polling_started.wait(), 90)
+    return process
+
+
+async def stop_bot(process: asyncio.subprocess.Process, how: int) -> float:
+    """Signal the bot; returns how long it took to exit."""
+    started = time.monotonic()
+    process.send_signal(how)
+    await asyncio.wait_for(process.wait(), 60)
+    return time.monotonic() - started
+
+
+async def test_killed_mid_summary_the_restarted_bot_answers_exactly_once(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    long_text = " ".join([ENGLISH_ARTICLE] * 30)  # ~360 sentences: seconds of MiniLM work
+    process = await start_bot(emulator, data, DEFAULT_METHOD="embedding")
+    user = emulator.add_user(41, "Finn", "en")
+    chat = emulator.private_chat(user)
+    try:
+        await emulator.send_text(chat, user, "/summary " + long_text)
+        await emulator.wait_until(
+            lambda: [m for m in emulator.bot_messages(chat["id"]) if m["text"].startswith("⏳")],
+            timeout=60,
+        )
+        # Mid-summary: the placeholder is out and recorded (a crash in the few milliseconds
+        # between Telegram's answer and that record would leave a second placeholder).
+        await asyncio.sleep(1.0)
+        await stop_bot(process, signal.SIGKILL)
+        assert not replies(emulator, chat["id"])
+        process = await start_bot(emulator, data, DEFAULT_METHOD="embedding")
+        await emulator.wait_until(lambda: replies(emulator, chat["id"]), timeout=120)
+        await asyncio.sleep(1.0)
+        messages = emulator.bot_messages(chat["id"])
+        assert len(messages) == 1, [m["text"][:80] for m in messages]
+        assert messages[0]["text"].startswith("Embedding")
+        sends = [
+            c for c in emulator.calls_to("sendMessage") if c.params.get("chat_id") == chat["id"]
+        ]
+        assert len(sends) == 1, "the re-run did not send the placeholder again"
+    finally:
+        if process.returncode is None:
+            await stop_bot(process, signal.SIGTERM)
+
+
+async def test_forwards_buffered_at_sigterm_are_answered_after_the_restart(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    process = await start_bot(emulator, data)
+    user = emulator.add_user(51, "Gil", "en")
+    chat = emulator.private_chat(user)
+    author = {"id": 99, "is_bot": False, "first_name": "Reporter"}
+    sentences = ENGLISH_ARTICLE.split(". ")
+    try:
+        for start in (0, 4, 8):
+            part = ". ".join(sentences[start : start + 4]) + "."
+            await emulator.send_text(chat, user, part, forward_from=author)
+        await asyncio.sleep(0.5)  # received, batched (3 s window), not answered yet
+        took = await stop_bot(process, signal.SIGTERM)
+        assert took < 10.0, f"SIGTERM took {took:.1f} s"
+        assert process.returncode == 0
+        assert not emulator.bot_messages(chat["id"])
+        process = await start_bot(emulator, data)
+        answer = await emulator.wait_until(lambda: replies(emulator, chat["id"]), timeout=90)
+        assert len(answer) == 1 and "3 of 12" in answer[0]["text"], answer[0]["text"]
+    finally:
+        if process.returncode is None:
+            await stop_bot(process, signal.SIGTERM)
+
+
+async def test_sigterm_while_the_model_loads_exits_within_the_limit(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    process = await start_bot(emulator, data, DEFAULT_METHOD="embedding", SHUTDOWN_SECONDS="5")
+    user = emulator.add_user(61, "Hana", "en")
+    chat = emulator.private_chat(user)
+    try:
+        await emulator.send_text(chat, user, "/summary " + " ".join([ENGLISH_ARTICLE] * 30))
+        await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]), timeout=60)
+        took = await stop_bot(process, signal.SIGTERM)
+        assert took < 10.0, f"SIGTERM took {took:.1f} s"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
