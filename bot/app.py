@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -283,6 +284,10 @@ async def open_store(settings: Settings) -> SQLiteStore:
     )
 
 
+DELIVERY_KEEP_SECONDS = 86_400
+"""Handled updates are remembered this long (Telegram re-delivers within hours, not days)."""
+
+
 class BotRuntime:
     """Opens resources in ``post_init`` and closes them in ``post_shutdown``.
 
@@ -360,6 +365,7 @@ class BotRuntime:
             clock=self._clock,
             history=self.services.history,
             finish_updates=self.processor.finish,
+            queue_wait=self.services.executor.expected_wait if self.services.executor else None,
         )
         self.summary_handlers, digest_handlers, self._generate_handlers = register_handlers(
             application, deps
@@ -373,10 +379,20 @@ class BotRuntime:
                 logger.warning(
                     "could not register the command menu (%s): %s", language or "default", exc
                 )
+        if application.job_queue is not None:
+            application.job_queue.run_repeating(
+                self._purge_delivery, interval=dt.timedelta(hours=6), first=1
+            )
         if self._warm:
             loop = asyncio.get_running_loop()
             self._warm_up_task = loop.run_in_executor(None, self.services.warm_up)
         logger.info("Condensa is ready as @%s", application.bot.username)
+
+    async def _purge_delivery(self, context: object) -> None:
+        if self.store is not None:
+            forgotten = await self.store.purge_delivery(int(self._clock()) - DELIVERY_KEEP_SECONDS)
+            if forgotten:
+                logger.info("forgot %d handled updates older than a day", forgotten)
 
     async def _post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]
         if self.summary_handlers is not None:

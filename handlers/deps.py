@@ -127,5 +127,7 @@ class HandlerDeps:
     clock: Callable[[], float] = time.time
     history: HistorySearch | None = None
     finish_updates: Callable[[list[int]], Awaitable[None]] | None = None
+    queue_wait: Callable[[], tuple[int, float]] | None = None
+    """(calls ahead, expected seconds) of the model executor, for the placeholder."""
     """Marks deferred updates handled (the delivery ledger); None outside the bot."""
     forwarded: ForwardedConversations = field(default_factory=ForwardedConversations)

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 _CAPTION_COMMAND_RE = re.compile(
     r"^/(?P<command>summary|keywords)(?:@(?P<bot>\w+))?(?:\s|$)", re.I
 )
+QUEUE_NOTICE_SECONDS = 3
+"""A longer expected wait is shown in the placeholder, with the place in line."""
 _MAX_BATCH_WAIT_FACTOR = 5
 """A stream of forwards is answered at the latest after this many windows."""
 
@@ -132,7 +134,12 @@ class SummaryHandlers:
     async def _answer(
         self, message: Message, language: str, work: Callable[[], Awaitable[list[str]]]
     ) -> None:
-        async with WorkInProgress(message, t("working", language)) as progress:
+        placeholder = t("working", language)
+        if self._deps.queue_wait is not None:
+            ahead, wait = self._deps.queue_wait()
+            if ahead and wait >= QUEUE_NOTICE_SECONDS:
+                placeholder = t("work_queued", language, ahead=ahead, seconds=round(wait))
+        async with WorkInProgress(message, placeholder) as progress:
             try:
                 replies = await work()
             except CondensaError as error:

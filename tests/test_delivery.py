@@ -259,3 +259,55 @@ async def test_sigterm_while_the_model_loads_exits_within_the_limit(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_request_that_must_wait_says_its_place_in_line(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    from services.summarize.service import SummaryService
+    from tests.test_e2e_chat import BlockingRanker, UnusedKeywords
+
+    ranker = BlockingRanker()
+    executor = ModelExecutor(workers=1, queue=10, max_wait=60, first_estimate=8)
+    services = Services(
+        summarizer=SummaryService(executor, {"lexrank": ranker}),
+        keywords=UnusedKeywords(),
+        executor=executor,
+    )
+    await make_bot(services=services)
+    first, second = emulator.add_user(71, "Ines", "en"), emulator.add_user(72, "Jon", "en")
+    await emulator.send_text(emulator.private_chat(first), first, "/summary " + ENGLISH_ARTICLE)
+    await asyncio.to_thread(ranker.started.wait, 10)
+    chat = emulator.private_chat(second)
+    await emulator.send_text(chat, second, "/summary " + ENGLISH_ARTICLE)
+    waiting = await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]), timeout=10)
+    assert waiting[0]["text"].startswith("⏳ In line: 1 ahead of you, about 8 s")
+    ranker.release.set()
+    await emulator.wait_until(
+        lambda: any(m["text"].startswith("LexRank") for m in emulator.bot_messages(chat["id"]))
+    )
+
+
+async def test_the_inbox_keeps_updates_sealed_until_done_and_forgets_old_ones(
+    tmp_path: Path,
+) -> None:
+    from services.storage.sqlite import SQLiteStore
+
+    store = await SQLiteStore.open(tmp_path / "c.sqlite3", key_dir=tmp_path)
+    try:
+        payload = '{"update_id": 5, "message": {"text": "a secret plan"}}'
+        assert await store.inbox_add([(5, 77, payload), (6, 77, "{}")]) == [5, 6]
+        assert await store.inbox_add([(5, 77, payload)]) == []  # a duplicate
+        assert [u for u, _ in await store.inbox_pending()] == [5, 6]
+        await store.record_sent(5, 0, 77, '{"message_id": 1}')
+        assert await store.sent_result(5, 0) == '{"message_id": 1}'
+        assert await store.sent_result(5, 1) is None
+        await store.inbox_done([5])
+        assert [u for u, _ in await store.inbox_pending()] == [6]
+        assert await store.purge_delivery(int(time.time()) + 10) == 1
+        assert await store.sent_result(5, 0) is None
+        assert await store.inbox_add([(5, 77, payload)]) == [5]  # forgotten after a day
+    finally:
+        await store.close()
+    raw = (tmp_path / "c.sqlite3").read_bytes()
+    assert b"a secret plan" not in raw, "updates are sealed at rest"

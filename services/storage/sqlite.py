@@ -582,17 +582,17 @@ class SQLiteStore:
         await self._db.commit()
 
     @serialized
-    async def purge_delivery(self, before_update_id: int) -> None:
-        """Forget handled updates and their sent records older than ``before_update_id``."""
-        await self._db.execute(
-            "DELETE FROM inbox WHERE done = 1 AND update_id < ?", (before_update_id,)
-        )
-        await self._db.execute(
-            "DELETE FROM outbox WHERE update_id < ? AND update_id NOT IN"
-            " (SELECT update_id FROM inbox WHERE done = 0)",
-            (before_update_id,),
-        )
+    async def purge_delivery(self, before: int) -> int:
+        """Forget updates handled and received before Unix time ``before``, with what was sent
+        for them (a duplicate that old is not coming); returns how many."""
+        async with self._db.execute(
+            "SELECT update_id FROM inbox WHERE done = 1 AND received_at < ?", (before,)
+        ) as cursor:
+            old = [(int(row[0]),) for row in await cursor.fetchall()]
+        await self._db.executemany("DELETE FROM outbox WHERE update_id = ?", old)
+        await self._db.executemany("DELETE FROM inbox WHERE update_id = ?", old)
         await self._db.commit()
+        return len(old)
 
     @serialized
     async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
