@@ -14,7 +14,8 @@
   a second one, so the re-run edits the same placeholder into the answer.
 - **Outbound pace** (same class): per private chat a burst of 3 then 1 message per second, per
   group 20 per minute, 30 per second overall (``aiolimiter`` leaky buckets; edits and chat
-  actions count); a 429 ``retry_after`` delays that chat only.
+  actions count, and a chat action is skipped rather than waited for when its chat or the bot
+  is at the limit); a 429 ``retry_after`` delays that chat only.
 
 PTB offers the two extension points; the bookkeeping is ours because it is the point: which
 update a send belongs to and whether it already happened.
@@ -227,6 +228,10 @@ class PacedRequests(BaseRateLimiter[int]):
         chat_id: int | str | None = data.get("chat_id")
         with contextlib.suppress(ValueError, TypeError):
             chat_id = int(chat_id)  # type: ignore[arg-type]
+        if endpoint == "sendChatAction" and chat_id is not None:
+            chat = self._chat_limiter(chat_id)
+            if not (self._overall.has_capacity() and chat.has_capacity()):
+                return True  # "typing…" is cosmetic: never spend a message slot waiting for it
         work = current_work.get()
         seq = -1
         if work is not None and endpoint in SEND_ENDPOINTS and self.ledger is not None:

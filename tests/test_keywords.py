@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from services.core.executor import ModelExecutor
 from services.keywords.candidates import candidate_counts
 from services.keywords.extractor import KeyBERTExtractor
@@ -57,3 +59,21 @@ async def test_keyphrases_are_ranked_unique_and_free_of_stop_words() -> None:
         assert all(phrase.lower() in text.lower() for phrase in phrases), "extracted, not invented"
     english = await extractor.extract(ENGLISH_ARTICLE, top_n=3)
     assert any("tram" in k.phrase or "transport" in k.phrase for k in english.keyphrases)
+
+
+def test_int8_onnx_minilm_agrees_with_the_full_precision_model() -> None:
+    from services.embeddings.backends import MiniLMBackend
+    from services.embeddings.onnx import OnnxMiniLMBackend
+
+    sentences = [
+        "The city council approved a new tram line through the old town.",
+        "Los vecinos celebraron la apertura del nuevo mercado municipal.",
+        "Short.",
+        " ".join(["A very long sentence about budgets and councils"] * 40),  # > 256 tokens
+    ]
+    onnx = np.asarray(OnnxMiniLMBackend().embed(sentences))
+    full = np.asarray(MiniLMBackend().embed(sentences))
+    assert onnx.shape == full.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-4)
+    assert (onnx * full).sum(axis=1).min() > 0.99
+    assert onnx[0] @ onnx[1] < 0.5  # unrelated sentences stay apart

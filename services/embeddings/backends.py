@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import threading
 from typing import Any
 
@@ -10,6 +12,7 @@ from services.core.errors import ModelUnavailable
 from services.core.protocols import EmbeddingBackend
 from services.embeddings.models import load_sentence_model
 
+logger = logging.getLogger(__name__)
 E5 = "multilingual-e5-small"
 KEYWORD_BACKENDS = ("minilm", "e5")
 
@@ -70,9 +73,33 @@ class E5Backend:
             return self._matrix(self._model.query(list(phrases)), len(phrases))
 
 
+MINILM_RUNTIMES = ("onnx", "torch")
+_runtime = {"minilm": os.environ.get("EMBEDDINGS_RUNTIME", "onnx").strip().lower() or "onnx"}
+
+
+def set_minilm_runtime(runtime: str) -> None:
+    """``EMBEDDINGS_RUNTIME``: "onnx" (int8 on ONNX Runtime, the default: no PyTorch on the
+    summary path) or "torch" (sentence-transformers, full precision). Set before first use."""
+    if runtime not in MINILM_RUNTIMES:
+        raise ValueError(f"EMBEDDINGS_RUNTIME must be one of {MINILM_RUNTIMES}, not {runtime!r}")
+    _runtime["minilm"] = runtime
+
+
+def minilm_runtime() -> str:
+    """The MiniLM runtime in use for new backends."""
+    return _runtime["minilm"]
+
+
 @functools.cache
 def _backend(name: str) -> EmbeddingBackend:
     if name == "minilm":
+        if minilm_runtime() == "onnx":
+            from services.embeddings.onnx import OnnxMiniLMBackend
+
+            try:
+                return OnnxMiniLMBackend()
+            except ModelUnavailable as error:
+                logger.warning("int8 MiniLM unavailable (%s); using sentence-transformers", error)
         return MiniLMBackend()
     if name == "e5":
         return E5Backend()
