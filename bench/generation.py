@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,15 @@ PROMPTS = (
     "Write a short paragraph about a city that builds new tram lines.",
     "List four tips for writing a clear email.",
 )
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident set (VmHWM). Not ``ru_maxrss``: that survives exec,
+    so a worker would report the parent's peak (the 1 GB bandwidth test) as its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def memory_bandwidth_gb_s() -> float:
@@ -81,7 +89,7 @@ def worker(engine_name: str, tokens: int, cache: Path) -> dict[str, object]:
         "tokens_per_second": total_tokens / total_seconds,
         "first_piece_seconds": min(float(r["first_piece"] or 0) for r in runs),  # type: ignore[arg-type]
         "weight_bytes": weight_bytes,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "runs": runs,
     }
 

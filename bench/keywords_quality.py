@@ -4,7 +4,9 @@ F1@5 / F1@10 (all gold and present-only) with the shared scorer (services/evalua
 shared/data/eval/README.md prescribes), and seconds per document, in one run on one machine.
 Stock KeyBERT: all-MiniLM-L6-v2, 1–3-grams, the language's stop words, no MMR. YAKE: n=3, top 10.
 Condensa runs with each embedding model on each set, which is how the per-language default
-(services/keywords.DEFAULT_MODELS) was chosen.
+(services/keywords.DEFAULT_MODELS) was chosen. Like for like: every system warm (models loaded
+once), nothing cached across documents (a fresh Condensa extractor per document; one YAKE
+extractor per language).
 
     .venv/bin/python bench/keywords_quality.py [--limit 200] [--max-candidates 30]
 """
@@ -60,20 +62,21 @@ def yake_extractor() -> Callable[[str, str], list[str]]:
     extractors: dict[str, object] = {}
 
     def extract(text: str, language: str) -> list[str]:
-        extractor = extractors.setdefault(
-            language, yake.KeywordExtractor(lan=language, n=3, top=10)
-        )
+        if language not in extractors:  # built once per language, like the others' models
+            extractors[language] = yake.KeywordExtractor(lan=language, n=3, top=10)
+        extractor = extractors[language]
         return [phrase for phrase, _ in extractor.extract_keywords(text)]  # type: ignore[attr-defined]
 
     return extract
 
 
 def ours(model: str, max_candidates: int = 30) -> Callable[[str, str], list[str]]:
-    extractor = KeyBERTExtractor(
-        ModelExecutor(1, 1), models={"*": model}, max_candidates=max_candidates
-    )
+    executor = ModelExecutor(1, 1)
 
     def extract(text: str, language: str) -> list[str]:
+        # A fresh extractor per document: its phrase-embedding cache must not carry answers
+        # from one document to the next (the model itself stays loaded, as for the others).
+        extractor = KeyBERTExtractor(executor, models={"*": model}, max_candidates=max_candidates)
         result = asyncio.run(extractor.extract(text, 10, language))
         return [k.phrase for k in result.keyphrases]
 

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 MIN_CONTENT_WORDS = 3
 """A unit with fewer content words ("ok thanks", "hi all!") is never part of the narrative."""
 MAX_PER_TOPIC = 3
+MAX_SCORED = 200
+"""Units the learned scorer reads at most (the most substantial ones) in a long window."""
 WRITER_CONTEXT = 40
 """Units a writer reads per block, best first (then put back in conversation order)."""
 
@@ -174,14 +176,35 @@ def build_narrative(
 
 
 def _scores(units: Units, scorer: Scorer | None) -> np.ndarray:
-    if scorer is not None:
-        try:
-            scores = np.asarray(scorer(units.prepared), dtype=np.float64)
-            if scores.shape == (len(units.prepared.sentences),):
-                return scores
-        except ModelUnavailable as error:
-            logger.warning("digest narrative without the learned scorer: %s", error)
-    return fallback_scores(units)
+    """The scorer's scores; in a long window only the :data:`MAX_SCORED` units with the most
+    content words are scored (the encoder would otherwise read every message), the rest rank
+    below them."""
+    cheap = fallback_scores(units)
+    if scorer is None:
+        return cheap
+    total = len(units.prepared.sentences)
+    keep = sorted(np.argsort(-cheap, kind="stable")[:MAX_SCORED]) if total > MAX_SCORED else None
+    prepared = units.prepared
+    if keep is not None:
+        prepared = PreparedText(
+            prepared.language,
+            [prepared.sentences[i] for i in keep],
+            [prepared.words[i] for i in keep],
+            prepared.chars,
+        )
+    try:
+        scored = np.asarray(scorer(prepared), dtype=np.float64)
+    except ModelUnavailable as error:
+        logger.warning("digest narrative without the learned scorer: %s", error)
+        return cheap
+    if scored.shape != (len(prepared.sentences),):
+        return cheap
+    if keep is None:
+        return scored
+    scores = np.full(total, scored.min() - 1.0 - cheap.max())
+    scores[keep] = scored
+    scores[np.setdiff1d(np.arange(total), keep)] += cheap[np.setdiff1d(np.arange(total), keep)]
+    return scores
 
 
 def _quoted(units: Units, index: int, messages: Sequence[ChatMessage]) -> DigestSentence:

