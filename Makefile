@@ -50,6 +50,9 @@ bench: setup
 	$(BIN)/python bench/summary_quality.py
 	$(BIN)/python bench/summary_speed.py
 	$(BIN)/python bench/storage_crypto.py
+	$(BIN)/python bench/load.py --bursts 60,200
+	test ! -f ../shared/data/eval/chat_en_dialogsum_dev200.messages.jsonl || \
+		$(BIN)/condensa eval digest --data ../shared/data/eval/chat_en_dialogsum_dev200.messages.jsonl
 
 # llama.cpp (the faster in-process engine, and the OpenAI-compatible server the tests start):
 # built once (~7 min on 2 cores) into a wheel cache that later setups reuse.

@@ -226,8 +226,10 @@ class DigestHandlers:
         else:
             groups[thread_id] = messages
 
-        async def say(html_text: str, thread: int | None) -> None:
-            if reply_to is not None and not per_thread:
+        async def say(html_text: str, thread: int | None, first: bool = True) -> None:
+            """The first message replies to the command (unless one per thread); the rest
+            follow in the chat, in the same thread."""
+            if first and reply_to is not None and not per_thread:
                 await reply_to.reply_html(html_text, do_quote=True, disable_web_page_preview=True)
             else:
                 await bot.send_message(  # type: ignore[attr-defined]
@@ -262,16 +264,7 @@ class DigestHandlers:
                         t("digest_thread_heading", language, thread=thread) + "\n" + pages[0]
                     )
                 for number, text in enumerate(pages):
-                    if number == 0:
-                        await say(text, thread)
-                    else:
-                        await bot.send_message(  # type: ignore[attr-defined]
-                            chat.id,
-                            text,
-                            parse_mode="HTML",
-                            disable_web_page_preview=True,
-                            message_thread_id=thread or None,
-                        )
+                    await say(text, thread, first=number == 0)
                 if cloud is not None:
                     await bot.send_photo(  # type: ignore[attr-defined]
                         chat.id,
