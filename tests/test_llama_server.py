@@ -118,3 +118,39 @@ async def test_cancel_stops_the_server_generation(
         lambda: [m for m in texts(emulator, 32) if "stopped" in m["text"].lower()], timeout=60
     )
     assert stopped
+
+
+def test_digest_narrative_and_ask_written_by_the_server_are_grounded(llama_server: str) -> None:
+    from services.digest.ask import HistorySearchService
+    from services.digest.service import DigestService
+    from services.keywords.extractor import KeyBERTExtractor
+    from services.llm.summarizer import LLMAnswerer
+    from tests.test_digest_narrative import with_chatter
+
+    limits = GenerationLimits(max_new_tokens=60, temperature=0.0, max_prompt_tokens=1024)
+    engine = server_engine(llama_server)
+    executor = ModelExecutor()
+    keywords = KeyBERTExtractor(executor)
+    messages = with_chatter(40)
+    digests = DigestService(
+        executor,
+        keywords.backend,
+        keywords.cache,
+        writer=LLMSummarizer(engine, limits),
+        writer_name=MODEL,
+    )
+    digest = digests.digest_sync(messages)
+    assert digest.written_by == MODEL
+    narrative = digest.narrative()
+    assert narrative
+    for sentence in narrative:
+        assert sentence.flagged or sentence.sources, sentence
+        assert all(source in messages for source in sentence.sources)
+    search = HistorySearchService(
+        executor, keywords.backend, LLMAnswerer(engine, limits), answerer_name=MODEL
+    )
+    answer = search.ask_sync("When does the chess tournament start?", messages)
+    assert answer.written_by == MODEL and answer.messages
+    assert any("tournament" in m.text for m in answer.messages[:3])
+    for sentence in answer.sentences:
+        assert sentence.flagged or set(sentence.sources) <= set(answer.messages)
