@@ -139,8 +139,9 @@ def build_narrative(
 
     chosen: list[int] = []
     for number in range(len(topics)):
+        # Every topic's best sentence, even one sharing a phrase with another topic's.
         in_topic = [a and t == number for a, t in zip(allowed, unit_topic, strict=True)]
-        chosen += pick_within_budget(scores, words, 0, in_topic, chosen, most=1)
+        chosen += pick_within_budget(scores, words, 0, in_topic, chosen, most=1, block=False)
     spent = sum(len(words[i]) for i in chosen)
     more = pick_within_budget(scores, words, budget - spent, allowed, chosen, overflow=not chosen)
     per_topic = Counter(unit_topic[i] for i in chosen)
@@ -151,14 +152,22 @@ def build_narrative(
             per_topic[topic] += 1
     if not chosen:
         return Narrative([], [[] for _ in topics], people)
-    # The TL;DR leads with the best sentence that its topic can spare.
-    spare = [i for i in chosen if unit_topic[i] < 0 or per_topic[unit_topic[i]] > 1] or chosen
-    lead = max(spare, key=lambda i: (scores[i], -i))
-    lead_topic = unit_topic[lead]
-    if lead_topic >= 0 and per_topic[lead_topic] == 1:
-        # Every topic keeps a sentence: the lead's topic gets its next best one.
-        in_topic = [a and t == lead_topic for a, t in zip(allowed, unit_topic, strict=True)]
-        chosen += pick_within_budget(scores, words, 0, in_topic, chosen, most=1)
+    # The TL;DR leads with the best sentence that its topic can spare: one outside any topic,
+    # one from a topic with more, or one whose topic has another to take its place.
+    lead = -1
+    for index in sorted(chosen, key=lambda i: (-scores[i], i)):
+        topic = unit_topic[index]
+        if topic < 0 or per_topic[topic] > 1:
+            lead = index
+            break
+        in_topic = [a and t == topic for a, t in zip(allowed, unit_topic, strict=True)]
+        stand_in = pick_within_budget(scores, words, 0, in_topic, chosen, most=1, block=False)
+        if stand_in:
+            chosen += stand_in
+            lead = index
+            break
+    if lead < 0:  # every topic has exactly its one sentence: the TL;DR repeats none of them
+        lead = max(chosen, key=lambda i: (scores[i], -i))
     blocks: list[list[int]] = [[] for _ in range(len(topics) + 1)]
     for index in sorted(chosen):
         block = 0 if index == lead or unit_topic[index] < 0 else unit_topic[index] + 1

@@ -14,7 +14,7 @@ from services.core.executor import ModelExecutor
 from services.core.protocols import EmbeddingBackend
 from services.core.types import ChatDigest, ChatMessage, Length, Topic
 from services.digest.narrative import Scorer, Writer, build_narrative
-from services.digest.phrases import MergedPhrases, specificity
+from services.digest.phrases import MergedPhrases, calendar_words, specificity
 from services.digest.topics import find_topics
 from services.digest.wordcloud import render_word_cloud
 from services.grounding.align import GroundingMode
@@ -104,7 +104,8 @@ class DigestService:
         stop_words = keyword_stop_words(lang)
         keyphrases = self._keyphrases(MergedPhrases(texts, stop_words, lang), lang)
         found = (
-            find_topics(texts, stop_words, self._topic_method)
+            # Days and months are when things happen, not what they are about.
+            find_topics(texts, stop_words | calendar_words(lang), self._topic_method)
             if len(texts) >= MIN_TOPIC_MESSAGES
             else []
         )

@@ -45,6 +45,7 @@ def pick_within_budget(
     chosen: Sequence[int] = (),
     most: int | None = None,
     overflow: bool = True,
+    block: bool = True,
 ) -> list[int]:
     """Best-scoring sentences whose words fit ``budget``, in document order.
 
@@ -60,9 +61,11 @@ def pick_within_budget(
         chosen: sentences picked before (their trigrams block repeats; not returned again).
         most: at most this many sentences.
         overflow: whether the first sentence may exceed the budget on its own.
+        block: skip sentences repeating a trigram of one chosen (off: only never the same one).
     """
     order = [int(i) for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")]
     seen: set[tuple[str, ...]] = set()
+    said = {tuple(w.lower() for w in words[index]) for index in chosen}
     for index in chosen:
         seen |= ngrams([w.lower() for w in words[index]], 3)
     picked: list[int] = []
@@ -77,11 +80,13 @@ def pick_within_budget(
         if (picked or not overflow) and used + size > budget:
             continue
         grams = ngrams([w.lower() for w in words[index]], 3)
-        if grams & seen:
+        text = tuple(w.lower() for w in words[index])
+        if (block and grams & seen) or text in said:  # never the same sentence twice
             continue
         picked.append(index)
         used += size
         seen |= grams
+        said.add(text)
         if used >= budget:
             break
     return sorted(picked)
