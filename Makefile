@@ -43,16 +43,9 @@ chromium:
 test: lint chromium llama
 	$(BIN)/pytest -q
 
+# Every benchmark with settings that fit ~15 minutes, then one table of headline numbers.
 bench: setup
-	$(BIN)/python bench/summary_latency.py
-	$(BIN)/python bench/summary_latency.py --method lexrank
-	$(BIN)/python bench/lexrank_agreement.py
-	$(BIN)/python bench/summary_quality.py
-	$(BIN)/python bench/summary_speed.py
-	$(BIN)/python bench/storage_crypto.py
-	$(BIN)/python bench/load.py --bursts 60,200
-	test ! -f ../shared/data/eval/chat_en_dialogsum_dev200.messages.jsonl || \
-		$(BIN)/condensa eval digest --data ../shared/data/eval/chat_en_dialogsum_dev200.messages.jsonl
+	$(BIN)/python bench/run_all.py
 
 # llama.cpp (the faster in-process engine, and the OpenAI-compatible server the tests start):
 # built once (~7 min on 2 cores) into a wheel cache that later setups reuse.

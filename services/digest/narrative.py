@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 MIN_CONTENT_WORDS = 3
 """A unit with fewer content words ("ok thanks", "hi all!") is never part of the narrative."""
+MAX_UNIT_WORDS = 60
+"""A longer "sentence" (a pasted article, a wall of text) is not a line a digest can quote."""
 MAX_PER_TOPIC = 3
 MAX_SCORED = 200
 """Units the learned scorer reads at most (the most substantial ones) in a long window."""
@@ -77,7 +79,10 @@ def conversation_units(messages: Sequence[ChatMessage], language: str) -> Units:
             author = message.author.strip()
             sentences.append(f"{author}: {part}" if number == 0 and author else part)
             owners.append(index)
-            informative.append(len(content_tokens(part, stop_words)) >= MIN_CONTENT_WORDS)
+            informative.append(
+                len(content_tokens(part, stop_words)) >= MIN_CONTENT_WORDS
+                and len(tokenize_words(part)) <= MAX_UNIT_WORDS
+            )
     words = [tokenize_words(s) for s in sentences]
     prepared = PreparedText(language, sentences, words, sum(len(s) for s in sentences))
     return Units(prepared, owners, informative)

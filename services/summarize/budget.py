@@ -22,6 +22,8 @@ WORDS_POWER = 0.4
 WORDS_SCALE = 4.0
 LENGTH_FACTORS: dict[Length, float] = {Length.SHORT: 0.6, Length.MEDIUM: 1.0, Length.LONG: 2.0}
 MIN_WORDS = 12
+MAX_WORDS = 200
+"""However long the conversation (10,000 messages), a medium summary stays a short read."""
 
 
 def word_budget(
@@ -33,7 +35,8 @@ def word_budget(
     (25, 153)
     """
     scale = WORDS_SCALE if scale is None else scale
-    wanted = scale * max(total_words, 1) ** WORDS_POWER * LENGTH_FACTORS[length]
+    factor = LENGTH_FACTORS[length]
+    wanted = min(scale * max(total_words, 1) ** WORDS_POWER, MAX_WORDS) * factor
     return max(MIN_WORDS, int(round(wanted)))
 
 
