@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 EVAL = REPO.parent / "shared" / "data" / "eval"
 PY = sys.executable
+STEP_SECONDS = 600
+"""A benchmark still running after this is stopped and reported as timed out."""
 
 Row = tuple[str, str]
 
@@ -131,7 +133,7 @@ def main() -> int:
         ),
         ("digest speed", [PY, "bench/digest_speed.py", "--runs", "2"], None, _digest),
         ("burst load", [PY, "bench/load.py", "--bursts", "60,200"], None, _load),
-        ("generation", [PY, "bench/generation.py", "--tokens", "64"], None, _generation),
+        ("generation", [PY, "bench/generation.py", "--tokens", "32"], None, _generation),
     ]
     if news.exists():
         steps.append(
@@ -164,9 +166,18 @@ def main() -> int:
     for name, command, output, read in steps:
         began = time.perf_counter()
         print(f"== {name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-        done = subprocess.run(
-            command, cwd=REPO, capture_output=output is not None, text=True, check=False
-        )
+        try:
+            done = subprocess.run(
+                command,
+                cwd=REPO,
+                capture_output=output is not None,
+                text=True,
+                check=False,
+                timeout=STEP_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            table.append((name, f"timed out after {STEP_SECONDS} s", ""))
+            continue
         if output is not None and done.returncode == 0:
             output.write_text(done.stdout)
         took = f"{time.perf_counter() - began:.0f} s"

@@ -469,6 +469,10 @@ class BotRuntime:
             return
         self._stopped = True
         await self.stop_intake()
+        if self._generate_handlers is not None:
+            # A generation still streaming would keep its model thread, and so the process,
+            # alive after the application stopped.
+            self._generate_handlers.stop_all()
         if self.application.running:
             await self.application.stop()
         await self._post_shutdown(self.application)
