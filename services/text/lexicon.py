@@ -19,6 +19,25 @@ def stop_words(language: str) -> frozenset[str]:
         return frozenset()
 
 
+NOT_STOP_WORDS = frozenset(
+    {
+        "novel",
+        "computer",
+        "homepage",
+        "information",
+        "invention",
+        "microsoft",
+        "netscape",
+        "research",
+        "system",
+        "website",
+        "webpage",
+    }
+)
+"""Things people talk about that the bundled English lists call stop words: a book club's
+digest must be able to say "novel"."""
+
+
 @functools.cache
 def keyword_stop_words(language: str) -> frozenset[str]:
     """A fuller stop-word list for keyphrase candidates: sumy's list plus ``stop-words``'.
@@ -34,7 +53,7 @@ def keyword_stop_words(language: str) -> frozenset[str]:
         extra = {w.lower() for w in more_stop_words(language)}
     except StopWordError:
         extra = set()
-    return stop_words(language) | extra
+    return (stop_words(language) | extra) - NOT_STOP_WORDS
 
 
 @functools.cache
