@@ -320,6 +320,8 @@ class BotRuntime:
         self.processor = ChatOrderedProcessor()
         self.pacer = PacedRequests()
         self.intake: Intake | None = None
+        self.accepting = True
+        """False once shutdown began: the webhook answers 503 so Telegram retries later."""
         self._poller: asyncio.Task[None] | None = None
         self._generate_handlers: GenerateHandlers | None = None
         self.application = self._build()
@@ -450,8 +452,6 @@ class BotRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-
-    accepting = True
 
     async def drain(self, seconds: float) -> int:
         """SIGTERM: stop intake, stop generations, wait up to ``seconds`` for the updates in

@@ -226,23 +226,19 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def read_conversation(data: bytes, name: str) -> list[ChatMessage]:
-    """A conversation file: JSONL of ``{"author", "text"[, "date"]}`` (a file on this
-    machine, read here); a Telegram Desktop export is parsed like ``/import`` does."""
-    from services.ingest.chat_export import parse_export
+async def read_conversation(settings: Settings, data: bytes, name: str) -> list[ChatMessage]:
+    """A conversation file: JSONL of ``{"author", "text"[, "date"]}``, or a Telegram Desktop
+    export (parsed in the sandboxed child, as ``/import`` does)."""
+    from bot.app import documents_limits
+    from services.evaluation.data import jsonl_lines
+    from services.ingest.chat_export import ChatExportReader
 
-    stripped = data.lstrip()
-    if data.startswith(b"PK") or (stripped.startswith(b"{") and b'"messages"' in data[:4096]):
-        return parse_export(data).messages
+    if data.startswith(b"PK") or (data.lstrip().startswith(b"{") and b'"messages"' in data[:4096]):
+        reader = ChatExportReader(limits=documents_limits(settings))
+        return (await reader.read_export(data)).messages
     messages: list[ChatMessage] = []
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CondensaError(f"{name}:{number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+    for number, record in jsonl_lines(data.decode("utf-8", "replace").splitlines(), name):
+        if not isinstance(record.get("text"), str):
             raise CondensaError(f'{name}:{number}: expected {{"author", "text"}}')
         date = record.get("date")
         stamp = int(date) if isinstance(date, int | float) else 60 * number
@@ -279,7 +275,7 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> str:
     from bot.app import build_services
 
     data, name = _read_bytes(args.input)
-    messages = read_conversation(data, name)
+    messages = await read_conversation(settings, data, name)
     services = build_services(settings)
     try:
         if services.digests is None:  # pragma: no cover - build_services always makes one

@@ -215,9 +215,9 @@ def _scores(units: Units, scorer: Scorer | None) -> np.ndarray:
         return cheap
     if keep is None:
         return scored
-    scores = np.full(total, scored.min() - 1.0 - cheap.max())
+    # Unscored units rank below every scored one, among themselves by content words.
+    scores: np.ndarray = cheap + (scored.min() - 1.0 - cheap.max())
     scores[keep] = scored
-    scores[np.setdiff1d(np.arange(total), keep)] += cheap[np.setdiff1d(np.arange(total), keep)]
     return scores
 
 

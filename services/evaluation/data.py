@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,15 +38,24 @@ def jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise BadDataFile(f"{path}: cannot read: {exc}") from exc
+    return jsonl_lines(lines, str(path))
+
+
+def jsonl_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; errors name ``source`` and the line.
+
+    Raises:
+        BadDataFile: a line that is not a JSON object.
+    """
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadDataFile(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            raise BadDataFile(f"{source}:{number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
-            raise BadDataFile(f"{path}:{number}: expected a JSON object")
+            raise BadDataFile(f"{source}:{number}: expected a JSON object")
         yield number, record
 
 
