@@ -45,7 +45,7 @@ class IdentityCipher:
 class PlainStore(SQLiteStore):
     """The same store and SQL with the identity cipher (bench only; never deployed)."""
 
-    async def _cipher(self, chat_id: int, create: bool) -> Any:
+    async def _cipher(self, tx: Any, chat_id: int, create: bool) -> Any:
         return IdentityCipher()
 
 

@@ -51,6 +51,7 @@ from services.llm.engines import Engine, GenerationLimits, choose_engine
 from services.llm.server import ServerConfig, ServerEngine
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMAnswerer, LLMSummarizer
+from services.storage.sql import SQLStore
 from services.storage.sqlite import SQLiteStore
 from services.summarize.learned.ranker import LearnedModels
 from services.summarize.prepared import PreparedText
@@ -278,9 +279,16 @@ def access_policy(settings: Settings) -> AccessPolicy:
     )
 
 
-async def open_store(settings: Settings) -> SQLiteStore:
-    """The SQLite store of ``settings``, unlocked with ``STORAGE_KEY`` or the key file."""
+async def open_store(settings: Settings) -> SQLStore:
+    """The store of ``settings`` (PostgreSQL with ``DATABASE_URL``, else the SQLite file),
+    unlocked with ``STORAGE_KEY`` or the key file."""
     key = settings.storage_key.get_secret_value() if settings.storage_key else None
+    if settings.database_url:
+        from services.storage.postgres import PostgresStore
+
+        return await PostgresStore.open(
+            settings.database_url.get_secret_value(), storage_key=key, key_dir=settings.data_dir
+        )
     return await SQLiteStore.open(
         settings.database_path, storage_key=key, key_dir=settings.data_dir
     )
@@ -315,7 +323,7 @@ class BotRuntime:
         self._clock = clock
         self._warm_up_task: asyncio.Future[None] | None = None
         self._stopped = False
-        self.store: SQLiteStore | None = None
+        self.store: SQLStore | None = None
         self.summary_handlers: SummaryHandlers | None = None
         self.processor = ChatOrderedProcessor()
         self.pacer = PacedRequests()

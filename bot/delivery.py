@@ -47,7 +47,7 @@ SEND_ENDPOINTS = frozenset(
 
 
 class DeliveryLedger(Protocol):
-    """The store's side of delivery (``SQLiteStore`` implements it)."""
+    """The store's side of delivery (``SQLStore`` implements it on SQLite and PostgreSQL)."""
 
     async def inbox_add(self, updates: list[tuple[int, int, str]]) -> list[int]:
         """Keep updates; the ids that were new."""

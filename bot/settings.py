@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     data_dir: Path = Path("./data")
     storage_key: SecretStr | None = None
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    redis_prefix: str = "condensa"
+    queue_partitions: int = Field(default=16, ge=1, le=1024)
+    worker_lease_seconds: float = Field(default=10.0, ge=1.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     playground_host: str = "127.0.0.1"
     playground_port: int = Field(default=8080, ge=0, le=65535)
@@ -99,7 +104,13 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "telegram_bot_token", "webhook_secret", "storage_key", "llm_api_key", mode="before"
+        "telegram_bot_token",
+        "webhook_secret",
+        "storage_key",
+        "llm_api_key",
+        "database_url",
+        "redis_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -116,3 +116,77 @@ def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_tiny_gpt2
 
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+# ------------------------------------------------------------------ real PostgreSQL and Redis
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "CONDENSA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_TEST_URL = os.environ.get("CONDENSA_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def server_absent(what: str, error: BaseException) -> None:
+    """Skip when a server the test needs is not running, except under CI, where it fails."""
+    message = f"{what} is not reachable ({error}); start it (see the README) to run this test"
+    if os.environ.get("CI"):
+        pytest.fail(message + " — CI must run the PostgreSQL and Redis tests")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin DSN of the local PostgreSQL server (skips, or fails under CI, when absent)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(POSTGRES_ADMIN_DSN)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 5).close()
+    except OSError as exc:
+        server_absent("PostgreSQL", exc)
+    return POSTGRES_ADMIN_DSN
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_server: str) -> AsyncIterator[str]:
+    """A throwaway database on the local server, dropped after the test."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    name = f"condensa_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlsplit(postgres_server)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[tuple[str, str]]:
+    """(URL, key prefix) on the local Redis; every key under the prefix is deleted after."""
+    import secrets
+
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    client = aioredis.from_url(REDIS_TEST_URL)
+    try:
+        await client.ping()
+    except (OSError, RedisConnectionError) as exc:
+        await client.aclose()
+        server_absent("Redis", exc)
+    prefix = f"condensa-test-{secrets.token_hex(6)}"
+    yield REDIS_TEST_URL, prefix
+    async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        await client.delete(key)
+    await client.aclose()

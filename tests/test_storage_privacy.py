@@ -170,7 +170,9 @@ async def test_a_shredded_group_is_unreadable_even_from_a_copy(tmp_path: Path, h
         restored.close()
         assert rows
         with pytest.raises(KeyError):
-            await reopened._cipher(GROUP, create=False)  # noqa: SLF001 - the shredded key
+            await reopened.db.run(  # the shredded key
+                lambda tx: reopened._cipher(tx, GROUP, create=False)  # noqa: SLF001
+            )
     finally:
         await reopened.close()
         backup.unlink()

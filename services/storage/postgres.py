@@ -1,0 +1,147 @@
+"""The store on PostgreSQL through asyncpg (``DATABASE_URL=postgresql://…``): for several
+workers, or several machines, sharing one database.
+
+A connection pool, no global lock: transactions of different chats run at once. Migrations
+run under an advisory lock (workers starting together migrate once) and are recorded in
+``schema_version``. When the server restarts, the transaction in hand fails on its dead
+connection, the pool opens new ones, and the transaction is run again from the start (for up
+to ``reconnect_seconds``), so workers carry on.
+
+Deletion: rows are deleted and, for a group, its key is deleted with them, so every copy of its
+messages left in PostgreSQL's dead tuples, WAL or backups is unreadable (crypto-shredding);
+PostgreSQL reclaims the dead tuples at its next (auto)vacuum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+
+from services.storage.schema import MIGRATIONS, postgres_script
+from services.storage.sql import Row, SQLStore
+
+logger = logging.getLogger(__name__)
+R = TypeVar("R")
+
+MIGRATION_LOCK = 0x436F6E64656E7361  # "Condensa": the advisory lock migrations run under
+_PLACEHOLDER = re.compile(r"\?")
+
+# What a lost connection raises: the server went away (restart, failover) or refused us while
+# starting up. The transaction did not commit; running it again is safe.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    ConnectionError,
+    OSError,
+)
+
+
+def dollar_params(sql: str) -> str:
+    """``?`` parameters as PostgreSQL's ``$1, $2, …`` (our SQL has no literal ``?``)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+class _PostgresTx:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        return [tuple(r) for r in await self._connection.fetch(dollar_params(sql), *params)]
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        row = await self._connection.fetchrow(dollar_params(sql), *params)
+        return tuple(row) if row is not None else None
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        status: str = await self._connection.execute(dollar_params(sql), *params)
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            await self._connection.executemany(dollar_params(sql), rows)
+
+    def deleted(self) -> None:
+        """Nothing to do: group keys are shredded, vacuum reclaims the dead tuples."""
+
+
+class PostgresDatabase:
+    """A pool of connections; each transaction on one of them, retried when it was lost."""
+
+    def __init__(self, pool: asyncpg.Pool, reconnect_seconds: float = 60.0) -> None:
+        self.pool = pool
+        self.reconnect_seconds = reconnect_seconds
+
+    async def run(self, operation: Callable[[Any], Awaitable[R]]) -> R:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_seconds
+        pause = 0.2
+        while True:
+            try:
+                async with self.pool.acquire() as connection, connection.transaction():
+                    return await operation(_PostgresTx(connection))
+            except CONNECTION_LOST as exc:
+                if loop.time() + pause > deadline:
+                    raise
+                logger.warning("PostgreSQL connection lost (%s); retrying in %.1f s", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class PostgresStore(SQLStore):
+    """The store on PostgreSQL. Use :meth:`open`."""
+
+    newest_first = "at DESC, ctid DESC"
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        storage_key: str | None = None,
+        key_dir: Path | None = None,
+        pool_size: int = 10,
+        reconnect_seconds: float = 60.0,
+    ) -> PostgresStore:
+        """Connect to ``dsn``, bring the schema up to date, unlock with the master key.
+
+        Several workers share the database, so they must share the master key: set
+        ``STORAGE_KEY`` (a key file per machine would differ).
+
+        Raises:
+            StorageKeyError: the key is malformed, missing, or not this database's key.
+        """
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
+        try:
+            store = cls(PostgresDatabase(pool, reconnect_seconds))
+            await store.db.run(store._migrate)
+            await store._unlock(storage_key, key_dir or Path("."))
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def _migrate(self, tx: Any) -> None:
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", MIGRATION_LOCK)
+        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        row = await tx.fetchrow("SELECT version FROM schema_version")
+        if row is None:
+            await tx.execute("INSERT INTO schema_version (version) VALUES (0)")
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            logger.info("migrating PostgreSQL to schema version %d", number)
+            await tx.execute(postgres_script(script))
+            await tx.execute("UPDATE schema_version SET version = ?", number)

@@ -1,0 +1,192 @@
+"""One store, two engines: every operation behaves the same on SQLite and on a real PostgreSQL
+(a throwaway database per test)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.core.types import ChatMessage, ChatPreferences, Length, Usage
+from services.storage.crypto import StorageKeyError, encode_key, new_key
+from services.storage.postgres import PostgresStore, dollar_params
+from services.storage.schema import MIGRATIONS, postgres_script
+from services.storage.sql import SQLStore
+from services.storage.sqlite import SQLiteStore
+
+GROUP = -1001234567890123  # past 2^31, like real supergroup ids
+OTHER = -1009876543210
+KEY = encode_key(new_key())
+
+
+async def open_engine(kind: str, tmp_path: Path, dsn: str | None, key: str = KEY) -> SQLStore:
+    if kind == "sqlite":
+        return await SQLiteStore.open(tmp_path / "condensa.sqlite3", storage_key=key)
+    assert dsn is not None
+    return await PostgresStore.open(dsn, storage_key=key)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    dsn = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else None
+    return request.param, dsn
+
+
+@pytest.fixture
+async def store(engine: tuple[str, str | None], tmp_path: Path) -> AsyncIterator[SQLStore]:
+    opened = await open_engine(engine[0], tmp_path, engine[1])
+    yield opened
+    await opened.close()
+
+
+def message(message_id: int, user_id: int, text: str, date: int, thread: int = 0) -> ChatMessage:
+    return ChatMessage(GROUP, message_id, user_id, f"user{user_id}", date, text, thread)
+
+
+def test_the_postgres_spelling_of_the_schema() -> None:
+    script = postgres_script(MIGRATIONS[5])
+    assert "update_id BIGINT PRIMARY KEY" in script
+    assert "payload BYTEA NOT NULL" in script
+    assert "(now()::text)" in postgres_script(MIGRATIONS[0])
+    assert dollar_params("a = ? AND b IN (?, ?)") == "a = $1 AND b IN ($2, $3)"
+
+
+async def test_preferences_and_digest_settings(store: SQLStore) -> None:
+    assert await store.get_preferences(GROUP) == ChatPreferences()
+    await store.set_preferences(GROUP, ChatPreferences("lexrank", Length.SHORT, "es"))
+    await store.set_preferences(GROUP, ChatPreferences("lsa", Length.LONG, "en"))
+    assert await store.get_preferences(GROUP) == ChatPreferences("lsa", Length.LONG, "en")
+    await store.set_digest_enabled(GROUP, True)
+    await store.set_schedule(GROUP, "09:30", "Europe/Madrid")
+    await store.set_schedule(OTHER, "10:00", "UTC")  # not enabled: not scheduled
+    scheduled = await store.scheduled_chats()
+    assert [(s.chat_id, s.schedule, s.timezone) for s in scheduled] == [
+        (GROUP, "09:30", "Europe/Madrid")
+    ]
+    await store.mark_digest(GROUP, 1_700_000_100)
+    await store.mark_digest(GROUP, 1_700_000_050)  # never moves back
+    settings = await store.digest_settings(GROUP)
+    assert settings.enabled and settings.last_digest_date == 1_700_000_100
+
+
+async def test_messages_windows_opt_out_and_forgetting(store: SQLStore) -> None:
+    await store.set_digest_enabled(GROUP, True)
+    saved = await store.save_messages(
+        [
+            message(i, 100 + i % 3, f"message número {i} ✓", 1_700_000_000 + i, i % 2)
+            for i in range(1, 21)
+        ]
+    )
+    assert saved == 20
+    await store.save_messages([message(5, 105, "edited five", 1_700_000_005, 1)])
+    window = await store.messages(GROUP)
+    assert [m.message_id for m in window] == list(range(1, 21))
+    assert window[4].text == "edited five" and window[0].text == "message número 1 ✓"
+    assert [m.message_id for m in await store.messages(GROUP, last=3)] == [18, 19, 20]
+    assert [m.message_id for m in await store.messages(GROUP, since=1_700_000_017)] == [18, 19, 20]
+    assert [m.message_id for m in await store.messages(GROUP, first_id=4, last_id=6)] == [4, 5, 6]
+    assert all(m.thread_id == 1 for m in await store.messages(GROUP, thread_id=1))
+    assert await store.set_opt_out(GROUP, 101, True) == 7
+    assert await store.save_messages([message(30, 101, "opted out", 1_700_000_030)]) == 0
+    await store.set_opt_out(GROUP, 101, False)
+    assert await store.forget_user(GROUP, 102) == 7
+    assert await store.purge_stored_before(10**10) == 6
+    assert await store.messages(GROUP) == []
+    await store.save_messages([message(40, 100, "again", 1_700_000_040)])
+    await store.forget_chat(GROUP)
+    assert await store.messages(GROUP) == []
+    assert not (await store.digest_settings(GROUP)).enabled
+
+
+async def test_inbox_and_outbox(store: SQLStore) -> None:
+    new = await store.inbox_add([(1, GROUP, '{"update_id": 1}'), (2, 55, '{"update_id": 2}')])
+    assert new == [1, 2]
+    assert await store.inbox_add([(1, GROUP, '{"update_id": 1}')]) == []  # a duplicate
+    assert await store.inbox_pending() == [(1, '{"update_id": 1}'), (2, '{"update_id": 2}')]
+    await store.inbox_done([1])
+    assert await store.inbox_pending() == [(2, '{"update_id": 2}')]
+    assert await store.sent_result(2, 0) is None
+    await store.record_sent(2, 0, 55, '{"message_id": 9}')
+    await store.record_sent(2, 0, 55, '{"message_id": 10}')
+    assert await store.sent_result(2, 0) == '{"message_id": 10}'
+    await store.inbox_done([2])
+    assert await store.purge_delivery(10**10) == 2
+    assert await store.sent_result(2, 0) is None
+
+
+async def test_access_quotas_usage_and_audit(store: SQLStore) -> None:
+    await store.set_access_rule("@ana", True, by=1)
+    await store.set_access_rule("42", False, by=1)
+    assert await store.access_rules(["@ana", "42", "7"]) == {"@ana": True, "42": False}
+    await store.set_quota_override(42, 5, by=1)
+    assert await store.quota_override(42) == 5 and await store.quota_override(43) is None
+    assert [entry[2] for entry in await store.audit_log()] == ["quota", "deny", "allow"]
+    await store.add_usage("2026-12-01", "user", 42, Usage(1, 100, 10, 0))
+    await store.add_usage("2026-12-01", "user", 42, Usage(2, 50, 5, 1))
+    await store.add_usage("2026-12-01", "chat", GROUP, Usage(3, 150, 15, 0))
+    assert await store.usage("2026-12-01", "user", 42) == Usage(3, 150, 15, 1)
+    for seconds in (0.5, 1.0, 2.0):
+        await store.record_answer_time("2026-12-01", seconds)
+    assert await store.first_notice_today(42, "2026-12-01")
+    assert not await store.first_notice_today(42, "2026-12-01")
+    stats = await store.usage_stats(["2026-12-01", "2026-11-30"])
+    assert (stats.users, stats.chats, stats.requests, stats.tokens, stats.refused) == (
+        1,
+        1,
+        3,
+        15,
+        1,
+    )
+    assert stats.answer_p50 == 1.0 and stats.top_users == [(42, 3)]
+
+
+async def test_reopening_needs_the_same_key_and_keeps_everything(
+    engine: tuple[str, str | None], tmp_path: Path
+) -> None:
+    store = await open_engine(engine[0], tmp_path, engine[1])
+    await store.set_digest_enabled(GROUP, True)
+    await store.save_messages([message(1, 100, "kept across restarts", 1_700_000_001)])
+    await store.close()
+    with pytest.raises(StorageKeyError):
+        await open_engine(engine[0], tmp_path, engine[1], key=encode_key(new_key()))
+    store = await open_engine(engine[0], tmp_path, engine[1])
+    assert [m.text for m in await store.messages(GROUP)] == ["kept across restarts"]
+    await store.close()
+
+
+async def test_postgres_workers_starting_together_migrate_once_and_share_keys(
+    postgres_dsn: str,
+) -> None:
+    stores = await asyncio.gather(
+        *(PostgresStore.open(postgres_dsn, storage_key=KEY) for _ in range(4))
+    )
+    try:
+        connection = await asyncpg.connect(postgres_dsn)
+        try:
+            assert await connection.fetchval("SELECT version FROM schema_version") == len(
+                MIGRATIONS
+            )
+            assert await connection.fetchval("SELECT count(*) FROM schema_version") == 1
+            # Text is sealed in the database, like in the SQLite file.
+            await stores[0].set_digest_enabled(GROUP, True)
+            # Two workers storing the first messages of a group at once agree on its key.
+            await asyncio.gather(
+                stores[1].save_messages([message(1, 100, "from worker one", 1_700_000_001)]),
+                stores[2].save_messages([message(2, 100, "from worker two", 1_700_000_002)]),
+            )
+            raw = await connection.fetch("SELECT text FROM group_messages")
+            assert all(b"worker" not in bytes(row["text"]) for row in raw)
+            assert await connection.fetchval("SELECT count(*) FROM group_keys") == 1
+        finally:
+            await connection.close()
+        for each in stores:
+            assert [m.text for m in await each.messages(GROUP)] == [
+                "from worker one",
+                "from worker two",
+            ]
+    finally:
+        for each in stores:
+            await each.close()
