@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,9 @@ from services.summarize.seq2seq import GenerationSettings, Seq2SeqSummarizer
 from services.summarize.service import build_summary_service
 
 logger = logging.getLogger(__name__)
+
+STORE_DOWN: tuple[type[BaseException], ...] = (ConnectionError, OSError, TimeoutError)
+"""What a store or queue that cannot be reached raises (redis-py's errors subclass these)."""
 
 ALLOWED_UPDATES = [
     Update.MESSAGE,
@@ -294,6 +298,35 @@ async def open_store(settings: Settings) -> SQLStore:
     )
 
 
+async def long_poll(
+    bot: Any, accept: Callable[[list[Update]], Awaitable[int]], poll_seconds: int
+) -> None:
+    """Long-poll: the next ``getUpdates`` (which confirms the offset to Telegram) is sent only
+    after ``accept`` wrote the previous batch durably; when it fails, the batch is fetched
+    again."""
+    offset: int | None = None
+    pause = 0.5
+    while True:
+        try:
+            updates = await bot.get_updates(
+                offset=offset,
+                timeout=poll_seconds,
+                allowed_updates=ALLOWED_UPDATES,
+                read_timeout=poll_seconds + 10,
+            )
+            if updates:
+                await accept(list(updates))
+                offset = updates[-1].update_id + 1
+            pause = 0.5
+            continue
+        except TelegramError as exc:
+            logger.warning("getUpdates failed (%s); retrying in %.1f s", exc, pause)
+        except STORE_DOWN as exc:
+            logger.warning("could not keep updates (%s); retrying in %.1f s", exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 30.0)
+
+
 DELIVERY_KEEP_SECONDS = 86_400
 """Handled updates are remembered this long (Telegram re-delivers within hours, not days)."""
 
@@ -332,6 +365,10 @@ class BotRuntime:
         """False once shutdown began: the webhook answers 503 so Telegram retries later."""
         self._poller: asyncio.Task[None] | None = None
         self._generate_handlers: GenerateHandlers | None = None
+        self.redis: Any = None
+        """The Redis client with ``REDIS_URL`` (shared pace, coordination, the queue)."""
+        self.consumer: Any = None
+        """The stream consumer when this process is a worker."""
         self.application = self._build()
 
     def _build(self) -> Application:  # type: ignore[type-arg]
@@ -355,6 +392,14 @@ class BotRuntime:
         self.store = await open_store(self.settings)
         self.processor.ledger = self.store
         self.pacer.ledger = self.store
+        coordination: Any = None
+        if self.settings.redis_url is not None:
+            from bot.cluster import RedisCoordination, RedisPace, connect
+
+            url = self.settings.redis_url.get_secret_value()
+            self.redis = connect(url)
+            self.pacer.pace = RedisPace(url, self.settings.redis_prefix + ":pace", self.redis)
+            coordination = RedisCoordination(self.redis, self.settings.redis_prefix)
         self.intake = Intake(
             self.store,
             application.update_queue,
@@ -379,11 +424,17 @@ class BotRuntime:
             finish_updates=self.processor.finish,
             queue_wait=self.services.executor.expected_wait if self.services.executor else None,
         )
+        if coordination is not None:
+            deps = dataclasses.replace(deps, coordination=coordination)
         self.summary_handlers, digest_handlers, self._generate_handlers = register_handlers(
             application, deps
         )
         if digest_handlers is not None:
-            await digest_handlers.restore(application)
+            # Several workers: schedules set through one are picked up by all (each firing
+            # still runs once).
+            await digest_handlers.restore(
+                application, sync_seconds=60.0 if self.redis is not None else 0.0
+            )
         for language, commands in command_menus().items():
             try:
                 await application.bot.set_my_commands(commands, language_code=language)
@@ -401,17 +452,33 @@ class BotRuntime:
         logger.info("Condensa is ready as @%s", application.bot.username)
 
     async def _purge_delivery(self, context: object) -> None:
+        slot = int(self._clock()) // (6 * 3600)
+        if not await self._coordination_once(f"purge-delivery:{slot}", 6 * 3600):
+            return
         if self.store is not None:
             forgotten = await self.store.purge_delivery(int(self._clock()) - DELIVERY_KEEP_SECONDS)
             if forgotten:
                 logger.info("forgot %d handled updates older than a day", forgotten)
 
+    async def _coordination_once(self, name: str, seconds: float) -> bool:
+        if self.redis is None:
+            return True
+        from bot.cluster import RedisCoordination
+
+        return await RedisCoordination(self.redis, self.settings.redis_prefix).once(name, seconds)
+
     async def _post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
         if self.summary_handlers is not None:
             await self.summary_handlers.shutdown()
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
         self.services.close()
 
     async def start(self, polling: bool = True, poll_timeout: int = 10) -> None:
@@ -428,29 +495,46 @@ class BotRuntime:
         if polling:
             self._poller = asyncio.create_task(self._poll(poll_timeout))
 
+    async def start_worker(self, name: str | None = None) -> None:
+        """Initialize and start the application as a queue worker (``REDIS_URL``): updates
+        come from the streams this worker owns and are acknowledged there when handled."""
+        from bot.cluster import QueueLedger, QueueNames, QueueSeal, StreamConsumer, check_key
+
+        await self.application.initialize()
+        await self._post_init(self.application)
+        await self.application.start()
+        assert self.store is not None and self.redis is not None and self.store.master
+        await check_key(self.redis, self.settings.redis_prefix, self.store.master)
+        bot = self.application.bot
+        queue = self.application.update_queue
+        self.consumer = StreamConsumer(
+            self.redis,
+            QueueNames(self.settings.redis_prefix, self.settings.queue_partitions),
+            QueueSeal(self.store.master),
+            lambda data: queue.put_nowait(Update.de_json(data, bot)),
+            name=name,
+            lease_seconds=self.settings.worker_lease_seconds,
+        )
+        self.processor.ledger = QueueLedger(self.store, self.consumer)
+        await self.consumer.start()
+
     async def _poll(self, poll_seconds: int) -> None:
-        """Long-poll: the next ``getUpdates`` (which confirms the offset to Telegram) is sent
-        only after the previous batch was written to the inbox."""
         assert self.intake is not None
-        offset: int | None = None
-        pause = 0.5
-        while True:
-            try:
-                updates = await self.application.bot.get_updates(
-                    offset=offset,
-                    timeout=poll_seconds,
-                    allowed_updates=ALLOWED_UPDATES,
-                    read_timeout=poll_seconds + 10,
-                )
-            except TelegramError as exc:
-                logger.warning("getUpdates failed (%s); retrying in %.1f s", exc, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
-                continue
-            pause = 0.5
-            if updates:
-                await self.intake.accept(list(updates))
-                offset = updates[-1].update_id + 1
+        await long_poll(self.application.bot, self.intake.accept, poll_seconds)
+
+    async def accept(self, updates: list[Update]) -> int:
+        """Keep updates (a webhook's) and queue them for handling."""
+        assert self.intake is not None, "start() first"
+        return await self.intake.accept(updates)
+
+    @property
+    def bot(self) -> Any:
+        """The application's bot."""
+        return self.application.bot
+
+    def healthy(self) -> bool:
+        """Whether the application runs."""
+        return bool(self.application.running)
 
     async def stop_intake(self) -> None:
         """Take no more updates (polling stops at once; the webhook answers 503)."""
@@ -465,6 +549,8 @@ class BotRuntime:
         """SIGTERM: stop intake, stop generations, wait up to ``seconds`` for the updates in
         hand; returns how many are left (they stay in the inbox and run after the restart)."""
         await self.stop_intake()
+        if self.consumer is not None:
+            await self.consumer.pause()
         if self.summary_handlers is not None:
             await self.summary_handlers.shutdown()
         if self._generate_handlers is not None:

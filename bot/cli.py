@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("input", help='JSONL of {"author","text"[,"date"]}, an export, or -')
     digest.add_argument("--lang", help="language code of the messages (default: detect)")
     sub.add_parser("console", help="chat with the bot in this terminal (no token needed)")
+    sub.add_parser("ingress", help="with REDIS_URL: take updates and queue them (no models)")
+    sub.add_parser("worker", help="with REDIS_URL: handle queued updates (run one or more)")
     evaluate = sub.add_parser("eval", help="measure quality on a JSONL reference set")
     eval_sub = evaluate.add_subparsers(dest="eval_command", required=True)
     eval_summary = eval_sub.add_parser(
@@ -492,15 +494,26 @@ async def _check_store(settings: Settings) -> None:
     await (await open_store(settings)).close()
 
 
-def _run_bot(settings: Settings) -> None:
-    from bot.run import run_polling, run_webhook
+def _run_bot(settings: Settings, role: str | None = None) -> None:
+    from bot.run import run_combined, run_ingress, run_polling, run_webhook, run_worker
 
+    if role is not None and (settings.redis_url is None or settings.telegram_bot_token is None):
+        raise CondensaError(f"`{role}` needs REDIS_URL and TELEGRAM_BOT_TOKEN")
+    if role == "ingress":
+        asyncio.run(run_ingress(settings))
+        _exit_now()
     asyncio.run(_check_store(settings))
 
     if settings.telegram_bot_token is None:
         from playground.local import run_playground
 
         asyncio.run(run_playground(settings))
+    elif role == "worker":
+        asyncio.run(run_worker(settings))
+        _exit_now()
+    elif settings.redis_url is not None:
+        asyncio.run(run_combined(settings))
+        _exit_now()
     elif settings.webhook_url:
         asyncio.run(run_webhook(settings))
         _exit_now()
@@ -570,15 +583,21 @@ def main(argv: list[str] | None = None) -> int:
             settings.webhook_secret,
             settings.storage_key,
             settings.llm_api_key,
+            settings.database_url,
+            settings.redis_url,
         )
         if s
     ]
-    configure_logging(settings.log_level if args.command is None else "ERROR", secrets)
-    if args.command is None:
+    serving = args.command in (None, "ingress", "worker")
+    configure_logging(settings.log_level if serving else "ERROR", secrets)
+    if serving:
         try:
-            _run_bot(settings)
+            _run_bot(settings, args.command)
         except StorageKeyError as error:
             print(f"condensa: cannot open the stored messages: {error}", file=sys.stderr)
+            return EXIT_REFUSED
+        except CondensaError as error:
+            print(f"condensa: {error}", file=sys.stderr)
             return EXIT_REFUSED
         return 0
     if args.command == "console":

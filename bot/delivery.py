@@ -173,15 +173,35 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
             await self.ledger.inbox_done(update_ids)
 
 
-class PacedRequests(BaseRateLimiter[int]):
-    """Outbound pace per chat, per group and overall, and sends recorded per update.
+def is_group(chat_id: int | str) -> bool:
+    """Groups and channels have negative ids (or are named by @username)."""
+    return isinstance(chat_id, str) or chat_id < 0
+
+
+class Pace(Protocol):
+    """How fast messages may go out: per chat, per group, overall."""
+
+    async def has_capacity(self, chat_id: int | str) -> bool:
+        """Whether a message to ``chat_id`` could go now without waiting."""
+        ...
+
+    async def acquire(self, chat_id: int | str) -> None:
+        """Wait for a slot for one message to ``chat_id`` and take it."""
+        ...
+
+    async def pause(self, chat_id: int | str, seconds: float) -> None:
+        """Telegram said 429 for this chat: hold its messages for ``seconds`` (and wait)."""
+        ...
+
+
+class LocalPace:
+    """:class:`Pace` in one process (``aiolimiter`` leaky buckets).
 
     Args:
         private_burst / private_period: a private chat may get ``private_burst`` messages per
             ``private_period`` seconds (a burst, then ~1 per second).
         group_rate / group_period: messages per group per period (20 per minute).
         overall_rate: messages per second across every chat.
-        max_retries: retries after a 429 (each waits the ``retry_after`` Telegram asked for).
     """
 
     def __init__(
@@ -191,12 +211,50 @@ class PacedRequests(BaseRateLimiter[int]):
         group_rate: float = 20,
         group_period: float = 60,
         overall_rate: float = 30,
-        max_retries: int = 3,
     ) -> None:
         self._private = (private_burst, private_period)
         self._group = (group_rate, group_period)
         self._overall = AsyncLimiter(overall_rate, 1)
         self._limiters: dict[int | str, AsyncLimiter] = {}
+        self._paused: dict[int | str, asyncio.Lock] = {}
+
+    def _limiter(self, chat_id: int | str) -> AsyncLimiter:
+        limiter = self._limiters.get(chat_id)
+        if limiter is None:
+            rate, period = self._group if is_group(chat_id) else self._private
+            limiter = self._limiters[chat_id] = AsyncLimiter(rate, period)
+            self._paused[chat_id] = asyncio.Lock()
+        return limiter
+
+    async def has_capacity(self, chat_id: int | str) -> bool:
+        """Both the chat's and the overall bucket have room."""
+        return self._overall.has_capacity() and self._limiter(chat_id).has_capacity()
+
+    async def acquire(self, chat_id: int | str) -> None:
+        """Wait while the chat is paused, then for its bucket and the overall one."""
+        limiter = self._limiter(chat_id)
+        async with self._paused[chat_id]:
+            pass
+        await limiter.acquire()
+        await self._overall.acquire()
+
+    async def pause(self, chat_id: int | str, seconds: float) -> None:
+        """Hold the chat's next messages for ``seconds``."""
+        self._limiter(chat_id)
+        async with self._paused[chat_id]:
+            await asyncio.sleep(seconds)
+
+
+class PacedRequests(BaseRateLimiter[int]):
+    """Outbound pace per chat, per group and overall, and sends recorded per update.
+
+    Args:
+        pace: the limits (:class:`LocalPace` in one process, ``RedisPace`` across workers).
+        max_retries: retries after a 429 (each waits the ``retry_after`` Telegram asked for).
+    """
+
+    def __init__(self, pace: Pace | None = None, max_retries: int = 3) -> None:
+        self.pace: Pace = pace or LocalPace()
         self._held: dict[int | str, asyncio.Lock] = {}
         self._max_retries = max_retries
         self.ledger: DeliveryLedger | None = None
@@ -207,14 +265,11 @@ class PacedRequests(BaseRateLimiter[int]):
     async def shutdown(self) -> None:
         """Nothing to close."""
 
-    def _chat_limiter(self, chat_id: int | str) -> AsyncLimiter:
-        limiter = self._limiters.get(chat_id)
-        if limiter is None:
-            group = isinstance(chat_id, str) or chat_id < 0
-            rate, period = self._group if group else self._private
-            limiter = self._limiters[chat_id] = AsyncLimiter(rate, period)
-            self._held[chat_id] = asyncio.Lock()
-        return limiter
+    def _chat_lock(self, chat_id: int | str) -> asyncio.Lock:
+        lock = self._held.get(chat_id)
+        if lock is None:
+            lock = self._held[chat_id] = asyncio.Lock()
+        return lock
 
     async def process_request(
         self,
@@ -228,10 +283,12 @@ class PacedRequests(BaseRateLimiter[int]):
         chat_id: int | str | None = data.get("chat_id")
         with contextlib.suppress(ValueError, TypeError):
             chat_id = int(chat_id)  # type: ignore[arg-type]
-        if endpoint == "sendChatAction" and chat_id is not None:
-            chat = self._chat_limiter(chat_id)
-            if not (self._overall.has_capacity() and chat.has_capacity()):
-                return True  # "typing…" is cosmetic: never spend a message slot waiting for it
+        if (
+            endpoint == "sendChatAction"
+            and chat_id is not None
+            and not await self.pace.has_capacity(chat_id)
+        ):
+            return True  # "typing…" is cosmetic: never spend a message slot waiting for it
         work = current_work.get()
         seq = -1
         if work is not None and endpoint in SEND_ENDPOINTS and self.ledger is not None:
@@ -262,8 +319,8 @@ class PacedRequests(BaseRateLimiter[int]):
             try:
                 if chat_id is None:  # getUpdates, getMe, …: not messages, not paced
                     return await callback(*args, **kwargs)
-                limiter = self._chat_limiter(chat_id)
-                async with self._held[chat_id], limiter, self._overall:
+                async with self._chat_lock(chat_id):
+                    await self.pace.acquire(chat_id)
                     return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if attempt == retries:
@@ -276,10 +333,9 @@ class PacedRequests(BaseRateLimiter[int]):
                 if chat_id is None:
                     await asyncio.sleep(seconds + 0.1)
                 else:
-                    # Hold this chat's lock while waiting: its other sends queue behind it,
-                    # every other chat goes on.
-                    async with self._held[chat_id]:
-                        await asyncio.sleep(seconds + 0.1)
+                    # This chat's other sends wait (here and, through the pace, in every
+                    # worker); every other chat goes on.
+                    await self.pace.pause(chat_id, seconds + 0.1)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -7,12 +7,13 @@ import contextlib
 import hmac
 import logging
 import signal
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from aiohttp import web
-from telegram import Update
+from telegram import Bot, Update
 
-from bot.app import ALLOWED_UPDATES, BotRuntime
+from bot.app import ALLOWED_UPDATES, STORE_DOWN, BotRuntime, long_poll
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,17 +57,35 @@ async def shut_down(runtime: BotRuntime, seconds: float) -> None:
         logger.warning("closing took too long; exiting (unfinished updates are kept)")
 
 
-def make_webhook_app(runtime: BotRuntime, secret: str, path: str) -> web.Application:
-    """An aiohttp app that writes POSTed updates to the inbox before answering 200, and
-    answers ``/healthz``."""
-    application = runtime.application
+class Receiver(Protocol):
+    """Where a webhook puts updates: the bot's inbox, or the Redis queue of an ingress."""
+
+    accepting: bool
+
+    @property
+    def bot(self) -> Any:
+        """A bot to parse updates with."""
+        ...
+
+    async def accept(self, updates: list[Update]) -> int:
+        """Write updates durably; the number that were new."""
+        ...
+
+    def healthy(self) -> bool:
+        """Whether it is up."""
+        ...
+
+
+def make_webhook_app(runtime: Receiver, secret: str, path: str) -> web.Application:
+    """An aiohttp app that writes POSTed updates to the inbox (or the queue) before answering
+    200, and answers ``/healthz``."""
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             logger.warning("webhook call with a wrong or missing secret from %s", request.remote)
             return web.Response(status=403, text="forbidden")
-        if not runtime.accepting or runtime.intake is None:
+        if not runtime.accepting:
             return web.Response(status=503, text="restarting")  # Telegram retries later
         try:
             data = await request.json()
@@ -74,12 +93,16 @@ def make_webhook_app(runtime: BotRuntime, secret: str, path: str) -> web.Applica
             return web.Response(status=400, text="bad json")
         if not isinstance(data, dict):
             return web.Response(status=400, text="bad update")
-        update = Update.de_json(data, application.bot)
-        await runtime.intake.accept([update])
+        update = Update.de_json(data, runtime.bot)
+        try:
+            await runtime.accept([update])
+        except STORE_DOWN as exc:
+            logger.warning("could not keep an update (%s): Telegram will retry it", exc)
+            return web.Response(status=503, text="unavailable")
         return web.Response(text="ok")
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": application.running})
+        return web.json_response({"ok": runtime.healthy()})
 
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_post(path, receive)
@@ -92,29 +115,156 @@ def webhook_path(url: str) -> str:
     return urlparse(url).path or "/"
 
 
-async def serve_webhook(settings: Settings, stop: asyncio.Event) -> None:
-    """Serve webhook mode until ``stop`` is set."""
+async def open_webhook(settings: Settings, receiver: Receiver) -> web.AppRunner:
+    """Listen for Telegram's POSTs and register the webhook; the runner to clean up."""
     assert settings.webhook_url is not None and settings.webhook_secret is not None
-    runtime = BotRuntime(settings)
-    await runtime.start(polling=False)
     secret = settings.webhook_secret.get_secret_value()
-    app = make_webhook_app(runtime, secret, webhook_path(settings.webhook_url))
+    app = make_webhook_app(receiver, secret, webhook_path(settings.webhook_url))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_listen, settings.webhook_port)
     await site.start()
+    await receiver.bot.set_webhook(
+        url=settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+    )
+    logger.info("webhook listening on %s:%d", settings.webhook_listen, settings.webhook_port)
+    return runner
+
+
+async def serve_webhook(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve webhook mode until ``stop`` is set."""
+    runtime = BotRuntime(settings)
+    await runtime.start(polling=False)
+    runner = None
     try:
-        await runtime.application.bot.set_webhook(
-            url=settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
-        )
-        logger.info("webhook listening on %s:%d", settings.webhook_listen, settings.webhook_port)
+        runner = await open_webhook(settings, runtime)
         await stop.wait()
     finally:
         await runtime.stop_intake()
         await shut_down(runtime, settings.shutdown_seconds)
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
 
 
 async def run_webhook(settings: Settings) -> None:
     """Webhook mode until SIGINT/SIGTERM."""
     await serve_webhook(settings, stop_event())
+
+
+# ---------------------------------------------------------------------- with REDIS_URL
+
+
+class QueueIngress:
+    """Receives updates (long polling or a webhook) and puts them on the Redis queue; holds
+    no models and no database.
+
+    The storage master key (``STORAGE_KEY``, or the key file in ``DATA_DIR``) seals queued
+    updates; every process of the bot must have the same one (checked at start).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.telegram_bot_token is not None and settings.redis_url is not None
+        self.settings = settings
+        self.accepting = True
+        self._bot = Bot(
+            settings.telegram_bot_token.get_secret_value(),
+            base_url=settings.bot_api_base_url,
+            base_file_url=settings.bot_api_file_url,
+        )
+        self._redis: Any = None
+        self._queue: Any = None
+        self._poller: asyncio.Task[None] | None = None
+
+    @property
+    def bot(self) -> Bot:
+        """The bot (getUpdates, setWebhook, parsing)."""
+        return self._bot
+
+    def healthy(self) -> bool:
+        """Up while accepting."""
+        return self.accepting
+
+    async def start(
+        self, master: Any = None, polling: bool = True, poll_timeout: int = 10
+    ) -> None:
+        """Connect, check the key, and poll (unless a webhook feeds :meth:`accept`)."""
+        from bot.cluster import QueueNames, QueueSeal, UpdateQueue, check_key, connect
+        from services.storage.crypto import load_master_key
+
+        settings = self.settings
+        assert settings.redis_url is not None
+        if master is None:
+            key = settings.storage_key.get_secret_value() if settings.storage_key else None
+            master = load_master_key(settings.data_dir, key, has_sealed_data=False)
+        self._redis = connect(settings.redis_url.get_secret_value())
+        await check_key(self._redis, settings.redis_prefix, master)
+        self._queue = UpdateQueue(
+            self._redis,
+            QueueNames(settings.redis_prefix, settings.queue_partitions),
+            QueueSeal(master),
+        )
+        await self._bot.initialize()
+        if polling:
+            self._poller = asyncio.create_task(long_poll(self._bot, self.accept, poll_timeout))
+
+    async def accept(self, updates: list[Update]) -> int:
+        """Queue updates (``QueueUnavailable`` when Redis cannot take them)."""
+        assert self._queue is not None, "start() first"
+        return int(await self._queue.accept(updates))
+
+    async def stop(self) -> None:
+        """Stop taking updates and disconnect."""
+        self.accepting = False
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self._bot.shutdown()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+async def run_ingress(settings: Settings) -> None:
+    """``python -m bot ingress``: take updates and queue them, until SIGINT/SIGTERM."""
+    stop = stop_event()
+    ingress = QueueIngress(settings)
+    await ingress.start(polling=not settings.webhook_url)
+    runner = await open_webhook(settings, ingress) if settings.webhook_url else None
+    logger.info("ingress: queueing updates in Redis (%d partitions)", settings.queue_partitions)
+    try:
+        await stop.wait()
+    finally:
+        await ingress.stop()
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def run_worker(settings: Settings) -> None:
+    """``python -m bot worker``: handle queued updates, until SIGINT/SIGTERM."""
+    stop = stop_event()
+    runtime = BotRuntime(settings)
+    await runtime.start_worker()
+    logger.info("worker %s: handling queued updates", runtime.consumer.name)
+    try:
+        await stop.wait()
+    finally:
+        await shut_down(runtime, settings.shutdown_seconds)
+
+
+async def run_combined(settings: Settings) -> None:
+    """``python -m bot`` with ``REDIS_URL``: ingress, one worker and the schedules in one
+    process (more workers may join with ``python -m bot worker``)."""
+    stop = stop_event()
+    runtime = BotRuntime(settings)
+    await runtime.start_worker()
+    assert runtime.store is not None
+    ingress = QueueIngress(settings)
+    await ingress.start(master=runtime.store.master, polling=not settings.webhook_url)
+    runner = await open_webhook(settings, ingress) if settings.webhook_url else None
+    try:
+        await stop.wait()
+    finally:
+        await ingress.stop()
+        if runner is not None:
+            await runner.cleanup()
+        await shut_down(runtime, settings.shutdown_seconds)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from telegram import Chat, User
 
@@ -80,6 +82,56 @@ class Limits:
     digest_max_messages: int = 20_000
 
 
+class Coordination(Protocol):
+    """What processes serving one bot must agree on: a scheduled job fires once, one digest
+    of a group at a time. In one process it is memory; with several workers, Redis."""
+
+    async def once(self, name: str, seconds: float) -> bool:
+        """True for the first caller of ``name`` within ``seconds`` (across processes)."""
+        ...
+
+    async def hold(self, name: str, seconds: float) -> str | None:
+        """Take the lock ``name`` for at most ``seconds``; its token, or None when held."""
+        ...
+
+    async def release(self, name: str, token: str) -> None:
+        """Give the lock back (only if ``token`` still holds it)."""
+        ...
+
+
+class LocalCoordination:
+    """:class:`Coordination` in one process's memory."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until: dict[str, tuple[float, str]] = {}
+
+    def _take(self, name: str, seconds: float) -> str | None:
+        now = self._clock()
+        held = self._until.get(name)
+        if held is not None and held[0] > now:
+            return None
+        token = secrets.token_hex(8)
+        self._until[name] = (now + seconds, token)
+        for key in [k for k, (until, _) in self._until.items() if until <= now]:
+            del self._until[key]
+        return token
+
+    async def once(self, name: str, seconds: float) -> bool:
+        """True for the first caller within ``seconds``."""
+        return self._take("once:" + name, seconds) is not None
+
+    async def hold(self, name: str, seconds: float) -> str | None:
+        """Take the lock for at most ``seconds``."""
+        return self._take("hold:" + name, seconds)
+
+    async def release(self, name: str, token: str) -> None:
+        """Give the lock back."""
+        held = self._until.get("hold:" + name)
+        if held is not None and held[1] == token:
+            del self._until["hold:" + name]
+
+
 class ForwardedConversations:
     """The last conversation each private chat forwarded, for ``/ask`` about it.
 
@@ -127,7 +179,9 @@ class HandlerDeps:
     clock: Callable[[], float] = time.time
     history: HistorySearch | None = None
     finish_updates: Callable[[list[int]], Awaitable[None]] | None = None
+    """Marks deferred updates handled (the delivery ledger); None outside the bot."""
     queue_wait: Callable[[], tuple[int, float]] | None = None
     """(calls ahead, expected seconds) of the model executor, for the placeholder."""
-    """Marks deferred updates handled (the delivery ledger); None outside the bot."""
     forwarded: ForwardedConversations = field(default_factory=ForwardedConversations)
+    coordination: Coordination = field(default_factory=LocalCoordination)
+    """Once-only jobs and per-group locks, shared by every worker of the bot."""

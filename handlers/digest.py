@@ -32,6 +32,9 @@ GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 _TIME_RE = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
 _JOB_PREFIX = "digest:"
 _PURGE_JOB = "retention-purge"
+_SYNC_JOB = "schedule-sync"
+DIGEST_LOCK_SECONDS = 600.0
+"""A digest holds its group's lock at most this long (a worker that died frees it then)."""
 
 
 def parse_schedule(arguments: list[str]) -> tuple[str, str] | None:
@@ -84,7 +87,6 @@ class DigestHandlers:
         self._archive = archive
         self._digests = digests
         self._exports = exports
-        self._running: set[int] = set()
 
     async def _enabled_or_say_so(self, message: Message, chat_id: int, language: str) -> bool:
         """Whether digests are on in the group; if not, the reply says how to turn them on."""
@@ -240,10 +242,12 @@ class DigestHandlers:
                     message_thread_id=thread or None,
                 )
 
-        if chat.id in self._running:
+        # One digest of a group at a time, whichever worker runs it.
+        lock = f"digest:{chat.id}"
+        token = await self._deps.coordination.hold(lock, DIGEST_LOCK_SECONDS)
+        if token is None:
             await say(escape(t("err_busy", language)), thread_id)
             return False
-        self._running.add(chat.id)
         sent = False
         newest = 0
         try:
@@ -282,7 +286,7 @@ class DigestHandlers:
                 await self._archive.mark_digest(chat.id, newest)
             return sent
         finally:
-            self._running.discard(chat.id)
+            await self._deps.coordination.release(lock, token)
 
     # ------------------------------------------------------------------ schedules
 
@@ -319,26 +323,55 @@ class DigestHandlers:
             schedule_time(clock, zone),
             chat_id=chat_id,
             name=f"{_JOB_PREFIX}{chat_id}",
+            data=(clock, zone),
         )
 
-    async def restore(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Re-register stored schedules and the daily retention purge (at start-up)."""
-        for settings in await self._archive.scheduled_chats():
-            try:
-                self.register(
-                    application.job_queue, settings.chat_id, settings.schedule, settings.timezone
-                )
-            except (ValueError, ZoneInfoNotFoundError):
-                logger.warning("chat %s has an unusable schedule; skipped", settings.chat_id)
+    async def restore(self, application: Application, sync_seconds: float = 0) -> None:  # type: ignore[type-arg]
+        """Register stored schedules and the daily retention purge (at start-up). With
+        ``sync_seconds`` (several workers), schedules set or removed through another worker
+        are picked up that often; each firing runs once across workers either way."""
+        await self.sync_schedules(application.job_queue)
         if application.job_queue is not None:
             application.job_queue.run_repeating(
                 self._purge, interval=dt.timedelta(days=1), first=5, name=_PURGE_JOB
             )
+            if sync_seconds:
+                application.job_queue.run_repeating(
+                    self._sync, interval=sync_seconds, first=sync_seconds, name=_SYNC_JOB
+                )
+
+    async def _sync(self, context: CondensaContext) -> None:
+        await self.sync_schedules(context.job_queue)
+
+    async def sync_schedules(self, job_queue: JobQueue | None) -> None:  # type: ignore[type-arg]
+        """Make this process's digest jobs match the stored schedules (a job whose time is
+        unchanged is kept, so a firing is never lost to a re-registration)."""
+        if job_queue is None:
+            return
+        wanted = {
+            s.chat_id: (s.schedule, s.timezone) for s in await self._archive.scheduled_chats()
+        }
+        for job in job_queue.jobs():
+            if not job.name or not job.name.startswith(_JOB_PREFIX) or job.chat_id is None:
+                continue
+            if wanted.get(job.chat_id) == job.data:
+                del wanted[job.chat_id]
+            else:
+                job.schedule_removal()
+        for chat_id, (clock, zone) in wanted.items():
+            try:
+                self.register(job_queue, chat_id, clock, zone)
+            except (ValueError, ZoneInfoNotFoundError):
+                logger.warning("chat %s has an unusable schedule; skipped", chat_id)
 
     async def _scheduled(self, context: CondensaContext) -> None:
         job = context.job
         if job is None or job.chat_id is None:
             return
+        _, zone = job.data if isinstance(job.data, tuple) else ("", "UTC")
+        day = dt.datetime.now(_zone(zone)).date().isoformat()
+        if not await self._deps.coordination.once(f"scheduled:{job.chat_id}:{day}", 86400 * 2):
+            return  # another worker sends today's digest of this group
         try:
             chat = await context.bot.get_chat(job.chat_id)
         except TelegramError as exc:
@@ -352,7 +385,9 @@ class DigestHandlers:
             logger.warning("scheduled digest for %s failed: %s", chat.id, exc)
 
     async def _purge(self, context: CondensaContext) -> None:
-        await self.purge()
+        day = dt.datetime.now(dt.UTC).date().isoformat()
+        if await self._deps.coordination.once(f"retention-purge:{day}", 86400):
+            await self.purge()
 
     async def purge(self) -> int:
         """Delete messages kept longer than the retention period; returns how many."""

@@ -82,7 +82,12 @@ class MasterKey:
         if len(key) != KEY_BYTES:
             raise StorageKeyError(f"a master key has {KEY_BYTES} bytes")
         self._aead = AESGCM(key)
+        self._derivation = hmac.new(key, b"condensa derivation", hashlib.sha256).digest()
         self.fingerprint = hmac.new(key, b"condensa fingerprint", hashlib.sha256).hexdigest()[:16]
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for ``purpose`` (e.g. the update queue), derived from this one."""
+        return hmac.new(self._derivation, purpose, hashlib.sha256).digest()
 
     def wrap(self, group_key: bytes, chat_id: int) -> bytes:
         """``group_key`` sealed for storage beside ``chat_id``."""

@@ -105,6 +105,11 @@ class SQLStore:
         self._master: MasterKey | None = None
         self._ciphers: dict[int, GroupCipher] = {}
 
+    @property
+    def master(self) -> MasterKey | None:
+        """The master key the store was unlocked with."""
+        return self._master
+
     # ------------------------------------------------------------------ keys
 
     async def _unlock(self, storage_key: str | None, key_dir: Path) -> None:

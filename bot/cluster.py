@@ -1,0 +1,611 @@
+"""Several processes serving one bot, through Redis (``REDIS_URL``).
+
+- **Queue** (:class:`UpdateQueue`): the ingress writes each update to one of
+  ``QUEUE_PARTITIONS`` Redis Streams, chosen by chat id, before Telegram is told it arrived;
+  a Lua script checks the update id and appends in one step, so a duplicate delivery is dropped.
+  Payloads are sealed (AES-GCM, a key derived from the storage master key).
+- **Workers** (:class:`StreamConsumer`): each stream is owned by one worker at a time (a lease
+  renewed every third of ``WORKER_LEASE_SECONDS``; workers share the streams evenly), so one
+  chat's updates are handled in order, by one process, and ``/cancel`` reaches the worker that
+  runs the generation. Entries are read with a consumer group and acknowledged (then deleted)
+  only when handled. When a worker dies, its lease runs out, another worker takes the stream
+  and claims its unacknowledged entries (``XAUTOCLAIM``) before reading new ones.
+- **Shared limits** (:class:`RedisPace`): the outbound pace (per chat, per group, overall) with
+  the ``limits`` library's moving windows in Redis, and a 429's pause for a chat.
+- **Coordination** (:class:`RedisCoordination`): a scheduled digest or purge fires once
+  (``SET NX`` per firing), one digest per group at a time (a lock with a token).
+
+redis-py's own stream commands are the engine: arq and taskiq are job queues that run jobs in
+any order on any worker, and per-chat order is the guarantee we keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from telegram import Update
+
+from bot.delivery import DeliveryLedger, chat_key, is_group
+from services.storage.crypto import NONCE_BYTES, MasterKey, SealedDataError
+
+logger = logging.getLogger(__name__)
+
+GROUP = "workers"
+"""The consumer group every stream is read with."""
+SEEN_SECONDS = 86_400
+"""Update ids are remembered this long for dedupe (Telegram re-delivers within hours)."""
+READ_BLOCK_MS = 1000
+"""A reader's blocking read returns after this long with nothing new (then checks for stop)."""
+REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# Append an update unless its id was seen: one atomic step, so a crash between the check and
+# the append cannot lose an update or let a duplicate through.
+_ADD_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'id', ARGV[3])
+  return 1
+end
+return 0
+"""
+# Renew a lease only if we still hold it; release only our own.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for ``REDIS_URL`` (bytes in, bytes out)."""
+    return aioredis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+
+
+class QueueUnavailable(ConnectionError):
+    """Redis could not take the updates: they are not acknowledged to Telegram."""
+
+
+class KeyMismatch(RuntimeError):
+    """This process's master key is not the one the other processes of the bot use."""
+
+
+async def check_key(client: aioredis.Redis, prefix: str, master: MasterKey) -> None:
+    """Every process of the bot must seal and open queued updates with one key: the first
+    records its key's check value, the others compare (``KeyMismatch`` when different)."""
+    name = f"{prefix}:key-check"
+    await client.set(name, master.check_value(), nx=True)
+    stored: Any = await client.get(name)
+    if stored is None or not master.matches(bytes(stored)):
+        raise KeyMismatch(
+            "this process's storage key differs from the one the bot's other processes use: "
+            "give every ingress and worker the same STORAGE_KEY"
+        )
+
+
+class QueueSeal:
+    """Seals queued updates: Redis holds them in memory (and in its AOF, if enabled) sealed."""
+
+    def __init__(self, master: MasterKey) -> None:
+        self._aead = AESGCM(master.derive(b"condensa update queue v1"))
+
+    def seal(self, update_id: int, payload: str) -> bytes:
+        """The payload sealed, bound to its update id."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, payload.encode(), b"update:%d" % update_id)
+
+    def open(self, update_id: int, sealed: bytes) -> str:
+        """The payload; ``SealedDataError`` when it was altered or moved."""
+        try:
+            plain = self._aead.decrypt(
+                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], b"update:%d" % update_id
+            )
+        except Exception as exc:  # InvalidTag
+            raise SealedDataError("queued update failed authentication") from exc
+        return plain.decode()
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    """Redis key names under one prefix."""
+
+    prefix: str
+    partitions: int
+
+    def stream(self, partition: int) -> str:
+        """The stream of a partition."""
+        return f"{self.prefix}:updates:{partition}"
+
+    def partition(self, chat_id: int) -> int:
+        """The partition of a chat (all of a chat's updates go to one stream)."""
+        return chat_id % self.partitions
+
+    def seen(self, update_id: int) -> str:
+        """The dedupe key of an update id."""
+        return f"{self.prefix}:seen:{update_id}"
+
+    def lease(self, partition: int) -> str:
+        """Who owns a partition."""
+        return f"{self.prefix}:lease:{partition}"
+
+    @property
+    def workers(self) -> str:
+        """Live workers (a sorted set of heartbeats)."""
+        return f"{self.prefix}:workers"
+
+
+class UpdateQueue:
+    """The ingress side: append updates to their chat's stream, once per update id."""
+
+    def __init__(self, client: aioredis.Redis, names: QueueNames, seal: QueueSeal) -> None:
+        self._client = client
+        self._names = names
+        self._seal = seal
+        self._add = client.register_script(_ADD_ONCE)
+
+    async def accept(self, updates: list[Update]) -> int:
+        """Queue the updates not seen before; returns how many were new. Raises when Redis
+        is unreachable, so the caller does not acknowledge them to Telegram."""
+        new = 0
+        try:
+            for update in updates:
+                payload = json.dumps(update.to_dict(), ensure_ascii=False)
+                partition = self._names.partition(chat_key(update) or 0)
+                sealed = self._seal.seal(update.update_id, payload)
+                added = await self._add(
+                    keys=[self._names.seen(update.update_id), self._names.stream(partition)],
+                    args=[SEEN_SECONDS, sealed, update.update_id],
+                )
+                new += int(added)
+        except REDIS_DOWN as exc:
+            raise QueueUnavailable(f"Redis is unreachable: {exc}") from exc
+        return new
+
+
+@dataclass
+class _Owned:
+    """A partition this worker holds."""
+
+    in_flight: set[int] = field(default_factory=set)
+
+
+class StreamConsumer:
+    """The worker side: own a fair share of the partitions, hand their updates to the
+    application in order, acknowledge them when handled.
+
+    Args:
+        client: Redis.
+        names: key names.
+        seal: opens queued updates.
+        deliver: called with each update (JSON dict), in stream order.
+        name: this worker's consumer name (unique per process).
+        lease_seconds: a dead worker's partitions are taken over after this long.
+        max_in_flight: updates read but not yet handled, at most.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        names: QueueNames,
+        seal: QueueSeal,
+        deliver: Callable[[dict[str, Any]], Any],
+        name: str | None = None,
+        lease_seconds: float = 10.0,
+        max_in_flight: int = 512,
+    ) -> None:
+        self._client = client
+        self._names = names
+        self._seal = seal
+        self._deliver = deliver
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+        self._lease_ms = int(lease_seconds * 1000)
+        self._max_in_flight = max_in_flight
+        self._owned: dict[int, _Owned] = {}
+        self._surplus: list[int] = []
+        self._logged: list[int] = []
+        self._entries: dict[int, tuple[int, bytes]] = {}  # update id → (partition, entry id)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stopping = False
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions this worker owns now."""
+        return sorted(self._owned)
+
+    @property
+    def in_flight(self) -> int:
+        """Updates handed over and not yet acknowledged."""
+        return len(self._entries)
+
+    async def start(self) -> None:
+        """Take a first share of the partitions and start reading."""
+        await self._balance()
+        self._tasks = [
+            asyncio.create_task(self._lease_loop(), name="queue-leases"),
+            asyncio.create_task(self._read_loop(), name="queue-reader"),
+        ]
+
+    async def pause(self) -> None:
+        """Read nothing more (shutting down); leases are still renewed for the work in hand."""
+        self._stopping = True
+
+    async def stop(self) -> None:
+        """Stop reading; give back the partitions whose updates are all handled (the rest
+        are taken over, with their unacknowledged updates, when the lease runs out)."""
+        self._stopping = True
+        # The reader sees the flag when its blocking read returns (≤ 1 s): cancelling a
+        # blocking read inside redis-py can hang until the socket timeout.
+        for task in self._tasks:
+            if task.get_name() != "queue-reader":
+                task.cancel()
+        done, pending = await asyncio.wait(self._tasks, timeout=READ_BLOCK_MS / 1000 + 1.5)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
+                await task
+        with contextlib.suppress(*REDIS_DOWN):
+            for partition, owned in list(self._owned.items()):
+                if not owned.in_flight:
+                    await self._give_back(partition)
+            await self._client.zrem(self._names.workers, self.name)
+
+    # ------------------------------------------------------------------ leases
+
+    async def _lease_loop(self) -> None:
+        pause = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                await self._balance()
+            except REDIS_DOWN as exc:
+                logger.warning("Redis unreachable while renewing leases: %s", exc)
+
+    async def _balance(self) -> None:
+        """Heartbeat, renew what we hold, then take or give back partitions so every live
+        worker holds its share."""
+        now = time.time()
+        workers = self._names.workers
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zadd(workers, {self.name: now})
+            pipe.zremrangebyscore(workers, "-inf", now - self._lease_ms / 1000)
+            pipe.zcard(workers)
+            _, _, live = await pipe.execute()
+        share = math.ceil(self._names.partitions / max(1, int(live)))
+        for partition in list(self._owned):
+            kept = await self._renew(
+                keys=[self._names.lease(partition)], args=[self.name, self._lease_ms]
+            )
+            if not kept:
+                logger.warning("lost the lease of partition %d", partition)
+                self._owned.pop(partition, None)
+        # More than our share: the reader gives back partitions with nothing in hand, between
+        # two reads (one in the middle of an update stays ours, or the chat's next update
+        # could overtake it elsewhere; one given back mid-read would strand what was read).
+        surplus = len(self._owned) - share
+        self._surplus = sorted(self._owned, reverse=True)[: max(0, surplus)]
+        self._log_ownership()
+        if len(self._owned) >= share:
+            return
+        start = int(hashlib.sha256(self.name.encode()).hexdigest(), 16)
+        for step in range(self._names.partitions):
+            partition = (start + step) % self._names.partitions
+            if partition in self._owned:
+                continue
+            taken = await self._client.set(
+                self._names.lease(partition), self.name, nx=True, px=self._lease_ms
+            )
+            if taken:
+                await self._take_over(partition)
+                if len(self._owned) >= share:
+                    break
+        self._log_ownership()
+
+    def _log_ownership(self) -> None:
+        owned = sorted(self._owned)
+        if owned != self._logged:
+            self._logged = owned
+            logger.info("worker %s owns partitions %s", self.name, owned)
+
+    async def _give_back(self, partition: int) -> None:
+        self._owned.pop(partition, None)
+        await self._release(keys=[self._names.lease(partition)], args=[self.name])
+
+    async def _give_back_surplus(self) -> None:
+        surplus, self._surplus = self._surplus, []
+        for partition in surplus:
+            owned = self._owned.get(partition)
+            if owned is not None and not owned.in_flight:
+                await self._give_back(partition)
+
+    async def _take_over(self, partition: int) -> None:
+        """Own a partition: create its group if new, then claim (in stream order) what a
+        previous owner read but never acknowledged, and hand it over before anything new."""
+        stream = self._names.stream(partition)
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+            await self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        owned = _Owned()
+        claimed: list[tuple[bytes, dict[bytes, bytes]]] = []
+        cursor: bytes | str = "0-0"
+        while True:
+            reply: Any = await self._client.xautoclaim(
+                stream, GROUP, self.name, min_idle_time=0, start_id=cursor, count=100
+            )
+            cursor, entries = reply[0], reply[1]
+            claimed.extend(e for e in entries if e[1])
+            if cursor in (b"0-0", "0-0"):
+                break
+        # Our own unacknowledged entries (a restart with the same name) are pending already.
+        own: Any = await self._client.xreadgroup(
+            GROUP,
+            self.name,
+            {stream: "0"},
+            count=10_000,  # type: ignore[dict-item]
+        )
+        for _, entries in own or []:
+            claimed.extend(e for e in entries if e[1])
+        seen: set[bytes] = set()
+        ordered = sorted(
+            (e for e in claimed if not (e[0] in seen or seen.add(e[0]))),  # type: ignore[func-returns-value]
+            key=lambda e: tuple(int(p) for p in e[0].split(b"-")),
+        )
+        if ordered:
+            logger.info("partition %d: taking over %d unfinished updates", partition, len(ordered))
+        for entry_id, fields in ordered:
+            self._hand_over(partition, owned, entry_id, fields)
+        # Only now may the reader read new entries of it: they come after the claimed ones.
+        self._owned[partition] = owned
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_loop(self) -> None:
+        pause = 0.2
+        while not self._stopping:
+            if not self._owned:
+                await asyncio.sleep(0.2)
+                continue
+            if not self._room.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), 1.0)
+                continue
+            try:
+                await self._give_back_surplus()
+                if not self._owned:
+                    continue
+                streams: Any = {self._names.stream(p): ">" for p in self._owned}
+                reply: Any = await self._client.xreadgroup(
+                    GROUP, self.name, streams, count=64, block=READ_BLOCK_MS
+                )
+            except ResponseError as exc:  # NOGROUP: Redis restarted empty; take them again
+                logger.warning("stream read failed (%s); re-creating the groups", exc)
+                for partition in list(self._owned):
+                    await self._take_over(partition)
+                continue
+            except REDIS_DOWN as exc:
+                logger.warning("Redis unreachable (%s); retrying in %.1f s", exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+                continue
+            pause = 0.2
+            if self._stopping:
+                # Read after the stop began: not handed over, left pending (not acknowledged)
+                # for whoever owns the partition next.
+                break
+            for stream, entries in reply or []:
+                partition = int(stream.rsplit(b":", 1)[-1])
+                owned = self._owned.get(partition)
+                if owned is None:  # lost its lease meanwhile; the next owner claims these
+                    continue
+                for entry_id, fields in entries:
+                    self._hand_over(partition, owned, entry_id, fields)
+
+    def _hand_over(
+        self, partition: int, owned: _Owned, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> None:
+        update_id = int(fields[b"id"])
+        if update_id in self._entries:
+            return  # already in hand
+        try:
+            data = json.loads(self._seal.open(update_id, fields[b"update"]))
+        except (SealedDataError, ValueError, KeyError):
+            logger.warning("queued update %s cannot be opened; dropped", update_id)
+            asyncio.get_running_loop().create_task(self._ack(partition, [entry_id]))
+            return
+        self._entries[update_id] = (partition, entry_id)
+        owned.in_flight.add(update_id)
+        if len(self._entries) >= self._max_in_flight:
+            self._room.clear()
+        self._deliver(data)
+
+    async def done(self, update_ids: list[int]) -> None:
+        """Acknowledge handled updates (and delete them from the stream: nothing kept)."""
+        by_partition: dict[int, list[bytes]] = {}
+        for update_id in update_ids:
+            entry = self._entries.pop(update_id, None)
+            if entry is None:
+                continue
+            partition, entry_id = entry
+            by_partition.setdefault(partition, []).append(entry_id)
+            owned = self._owned.get(partition)
+            if owned is not None:
+                owned.in_flight.discard(update_id)
+        if len(self._entries) < self._max_in_flight:
+            self._room.set()
+        for partition, entry_ids in by_partition.items():
+            await self._ack(partition, entry_ids)
+
+    async def _ack(self, partition: int, entry_ids: list[bytes]) -> None:
+        stream = self._names.stream(partition)
+        for attempt in range(20):
+            try:
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.xack(stream, GROUP, *entry_ids)
+                    pipe.xdel(stream, *entry_ids)
+                    await pipe.execute()
+                return
+            except REDIS_DOWN as exc:
+                if self._stopping or attempt == 19:
+                    # Not acknowledged: handled again by whoever claims it; the recorded
+                    # sends make that re-run send nothing twice.
+                    logger.warning("could not acknowledge %d updates: %s", len(entry_ids), exc)
+                    return
+                await asyncio.sleep(0.5)
+
+
+class QueueLedger:
+    """The delivery ledger of a worker: handled updates are acknowledged on the stream; what
+    was sent per update is recorded in the (shared) store."""
+
+    def __init__(self, store: DeliveryLedger, consumer: StreamConsumer) -> None:
+        self._store = store
+        self._consumer = consumer
+
+    async def inbox_add(self, updates: list[tuple[int, int, str]]) -> list[int]:
+        """Not used by workers (the ingress queues updates)."""
+        return await self._store.inbox_add(updates)
+
+    async def inbox_pending(self) -> list[tuple[int, str]]:
+        """Not used by workers (the stream keeps what is pending)."""
+        return await self._store.inbox_pending()
+
+    async def inbox_done(self, update_ids: list[int]) -> None:
+        """Acknowledge on the stream."""
+        await self._consumer.done(update_ids)
+
+    async def sent_result(self, update_id: int, seq: int) -> str | None:
+        """From the store."""
+        return await self._store.sent_result(update_id, seq)
+
+    async def record_sent(self, update_id: int, seq: int, chat_id: int, result: str) -> None:
+        """In the store."""
+        await self._store.record_sent(update_id, seq, chat_id, result)
+
+
+def limits_uri(url: str) -> str:
+    """``REDIS_URL`` as the ``limits`` library's async storage URI."""
+    return url if url.startswith("async+") else "async+" + url
+
+
+class RedisPace:
+    """The outbound pace shared by every worker (``limits`` moving windows in Redis).
+
+    Args:
+        url: ``REDIS_URL``.
+        prefix: key prefix.
+        private: (messages, seconds) per private chat.
+        group: (messages, seconds) per group.
+        overall: messages per second across the bot.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        client: aioredis.Redis,
+        private: tuple[int, int] = (3, 3),
+        group: tuple[int, int] = (20, 60),
+        overall: int = 30,
+    ) -> None:
+        storage = RedisStorage(limits_uri(url), implementation="redispy", key_prefix=prefix)
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._private = RateLimitItemPerSecond(*private)
+        self._group = RateLimitItemPerSecond(*group)
+        self._overall = RateLimitItemPerSecond(overall)
+        self._client = client
+        self._prefix = prefix
+
+    def _item(self, chat_id: int | str) -> Any:
+        return self._group if is_group(chat_id) else self._private
+
+    async def has_capacity(self, chat_id: int | str) -> bool:
+        """Both windows have room now."""
+        return await self._limiter.test(self._overall, "all") and await self._limiter.test(
+            self._item(chat_id), str(chat_id)
+        )
+
+    async def _wait_for(self, item: Any, key: str) -> None:
+        stats = await self._limiter.get_window_stats(item, key)
+        await asyncio.sleep(min(5.0, max(0.02, stats.reset_time - time.time())))
+
+    async def acquire(self, chat_id: int | str) -> None:
+        """Wait out a 429 pause, then take a slot of the chat's window and of the overall one."""
+        item, key = self._item(chat_id), str(chat_id)
+        while True:
+            paused = await self._client.pttl(f"{self._prefix}:paused:{chat_id}")
+            if paused > 0:
+                await asyncio.sleep(paused / 1000)
+                continue
+            if not await self._limiter.test(item, key):
+                await self._wait_for(item, key)
+                continue
+            if not await self._limiter.hit(self._overall, "all"):
+                await self._wait_for(self._overall, "all")
+                continue
+            if await self._limiter.hit(item, key):
+                return
+            # Another worker took the chat's last slot meanwhile (our overall slot is spent:
+            # the bot goes a little slower, never faster).
+
+    async def pause(self, chat_id: int | str, seconds: float) -> None:
+        """Hold the chat's messages, in every worker, for ``seconds``."""
+        await self._client.set(
+            f"{self._prefix}:paused:{chat_id}", "1", px=max(1, int(seconds * 1000))
+        )
+        await asyncio.sleep(seconds)
+
+
+class RedisCoordination:
+    """Once-only firings and locks across workers (``SET NX`` with an expiry)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._release = client.register_script(_RELEASE)
+
+    async def once(self, name: str, seconds: float) -> bool:
+        """True for the first caller of ``name`` within ``seconds``."""
+        return bool(
+            await self._client.set(
+                f"{self._prefix}:once:{name}", "1", nx=True, px=int(seconds * 1000)
+            )
+        )
+
+    async def hold(self, name: str, seconds: float) -> str | None:
+        """Take the lock ``name`` for at most ``seconds``."""
+        token = os.urandom(8).hex()
+        taken = await self._client.set(
+            f"{self._prefix}:lock:{name}", token, nx=True, px=int(seconds * 1000)
+        )
+        return token if taken else None
+
+    async def release(self, name: str, token: str) -> None:
+        """Give the lock back if ``token`` still holds it."""
+        await self._release(keys=[f"{self._prefix}:lock:{name}"], args=[token])

@@ -1,0 +1,460 @@
+"""Several processes, one bot: the Redis queue, workers taking over, shared limits, and the
+faults that break them on purpose (kill -9 a worker, restart Redis, restart PostgreSQL).
+
+Real Redis and PostgreSQL (the local servers; a throwaway database and key prefix per test),
+real ``python -m bot ingress`` / ``worker`` processes against the Bot API emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from telegram import Update
+
+from bot.cluster import (
+    QueueNames,
+    QueueSeal,
+    QueueUnavailable,
+    RedisCoordination,
+    RedisPace,
+    StreamConsumer,
+    UpdateQueue,
+)
+from handlers.deps import LocalCoordination
+from playground.api import BotAPIEmulator
+from services.storage.crypto import MasterKey, encode_key, new_key
+from services.storage.postgres import PostgresStore
+from tests.conftest import ENGLISH_ARTICLE
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = new_key()
+
+
+def update(update_id: int, chat_id: int, text: str) -> Update:
+    return Update.de_json(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "from": {"id": abs(chat_id), "is_bot": False, "first_name": "U"},
+                "text": text,
+            },
+        },
+        None,
+    )
+
+
+class Collector:
+    """Stands in for the application: records what a consumer hands over."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str]] = []
+
+    def __call__(self, data: dict[str, Any]) -> None:
+        self.seen.append((data["update_id"], data["message"]["text"]))
+
+
+async def wait_for(predicate: Any, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def redis_client(redis_url: tuple[str, str]) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url[0])
+    yield client
+    await client.aclose()
+
+
+async def test_the_queue_keeps_one_copy_per_update_sealed_and_in_chat_order(
+    redis_url: tuple[str, str], redis_client: aioredis.Redis
+) -> None:
+    names = QueueNames(redis_url[1], 4)
+    seal = QueueSeal(MasterKey(KEY))
+    queue = UpdateQueue(redis_client, names, seal)
+    batch = [update(i, 1000 + i % 3, f"secret text {i}") for i in range(1, 31)]
+    assert await queue.accept(batch) == 30
+    assert await queue.accept(batch[:10]) == 0  # Telegram delivered them again
+    raw = b""
+    for partition in range(4):
+        for _, fields in await redis_client.xrange(names.stream(partition)):
+            raw += b"".join(fields.values())
+    assert raw
+    assert b"secret text" not in raw, "queued updates are sealed"
+    got = Collector()
+    consumer = StreamConsumer(redis_client, names, seal, got, name="w1", lease_seconds=2)
+    await consumer.start()
+    try:
+        await wait_for(lambda: len(got.seen) == 30)
+        for chat in (1000, 1001, 1002):
+            ids = [u for u, _ in got.seen if 1000 + u % 3 == chat]
+            assert ids == sorted(ids), "one chat's updates in the order they came"
+        assert consumer.partitions == [0, 1, 2, 3]
+        await consumer.done([u for u, _ in got.seen])
+        lengths = [await redis_client.xlen(names.stream(p)) for p in range(4)]
+        assert lengths == [0, 0, 0, 0], "handled updates are deleted from Redis"
+    finally:
+        await consumer.stop()
+
+
+async def test_workers_share_the_streams_and_a_dead_workers_updates_are_taken_over(
+    redis_url: tuple[str, str], redis_client: aioredis.Redis
+) -> None:
+    names = QueueNames(redis_url[1], 8)
+    seal = QueueSeal(MasterKey(KEY))
+    queue = UpdateQueue(redis_client, names, seal)
+    first, second = Collector(), Collector()
+    one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
+    two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
+    await one.start()
+    await two.start()
+    try:
+        await wait_for(lambda: len(one.partitions) == 4 and len(two.partitions) == 4, 10)
+        assert set(one.partitions).isdisjoint(two.partitions)
+        await queue.accept([update(i, 2000 + i, f"u{i}") for i in range(1, 17)])
+        await wait_for(lambda: len(first.seen) + len(second.seen) == 16)
+        # "one" dies holding its updates, never acknowledged: no release, no goodbye.
+        for task in one._tasks:  # noqa: SLF001 - the crash being simulated
+            task.cancel()
+        held = sorted(u for u, _ in first.seen)
+        assert held
+        await wait_for(lambda: len(two.partitions) == 8, 15)
+        await wait_for(lambda: sorted(u for u, _ in second.seen if u in held) == held, 10)
+        await two.done([u for u, _ in second.seen])
+        assert two.in_flight == 0
+    finally:
+        await two.stop()
+
+
+async def test_shared_pace_holds_across_workers_and_a_429_pauses_the_chat(
+    redis_url: tuple[str, str], redis_client: aioredis.Redis
+) -> None:
+    url, prefix = redis_url
+    paces = [RedisPace(url, prefix + ":pace", redis_client) for _ in range(3)]
+    stamps: list[float] = []
+
+    async def send(pace: RedisPace) -> None:
+        for _ in range(3):
+            await pace.acquire(77)
+            stamps.append(time.monotonic())
+
+    started = time.monotonic()
+    await asyncio.gather(*(send(pace) for pace in paces))  # 9 messages to one private chat
+    stamps.sort()
+    # 3 per 3 seconds per private chat, whichever worker sends: 9 messages take ≥ 6 s.
+    assert stamps[-1] - started >= 5.5
+    for i in range(len(stamps)):
+        window = [s for s in stamps if stamps[i] <= s < stamps[i] + 2.9]
+        assert len(window) <= 3
+    assert await paces[0].has_capacity(-100500)  # another chat is not held up
+    await paces[0].pause(-100500, 0.5)
+    before = time.monotonic()
+    await paces[1].acquire(-100500)  # the pause is seen by the other worker
+    assert time.monotonic() - before < 0.5 + 0.3
+
+
+async def test_scheduled_jobs_fire_once_and_digests_lock_per_group(
+    redis_url: tuple[str, str], redis_client: aioredis.Redis
+) -> None:
+    local = LocalCoordination()
+    fired = await asyncio.gather(*(local.once("purge", 60) for _ in range(5)))
+    assert sorted(fired) == [False] * 4 + [True]
+    workers = [RedisCoordination(redis_client, redis_url[1]) for _ in range(4)]
+    fired = await asyncio.gather(
+        *(worker.once("scheduled:-5:2026-12-01", 60) for worker in workers for _ in range(3))
+    )
+    assert sorted(fired) == [False] * 11 + [True], "one firing across four workers"
+    one = RedisCoordination(redis_client, redis_url[1])
+    two = RedisCoordination(redis_client, redis_url[1])
+    assert not await two.once("scheduled:-5:2026-12-01", 60), "fired once across workers"
+    token = await one.hold("digest:-5", 60)
+    assert token is not None and await two.hold("digest:-5", 60) is None
+    await two.release("digest:-5", "not the holder")
+    assert await two.hold("digest:-5", 60) is None
+    await one.release("digest:-5", token)
+    assert await two.hold("digest:-5", 60) is not None
+
+
+# ---------------------------------------------------------------------- Redis restarts
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server this test may restart (the shared one stays up)."""
+
+    def __init__(self, directory: Path, *options: str) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.options = options
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is not installed")
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(  # noqa: S603 - our own arguments
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
+            + list(self.options),
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.mark.parametrize(
+    ("options", "kept"),
+    [
+        (("--save", "", "--appendonly", "no"), False),  # as the shared server: nothing on disk
+        (("--save", "", "--appendonly", "yes", "--appendfsync", "always"), True),  # production
+    ],
+    ids=["no-persistence", "aof-always"],
+)
+async def test_what_a_redis_restart_keeps(
+    tmp_path: Path, options: tuple[str, ...], kept: bool
+) -> None:
+    server = RedisServer(tmp_path, *options)
+    server.start()
+    try:
+        names = QueueNames("condensa", 4)
+        seal = QueueSeal(MasterKey(KEY))
+        client = aioredis.from_url(server.url)
+        queue = UpdateQueue(client, names, seal)
+        assert await queue.accept([update(i, 3000 + i, f"u{i}") for i in range(1, 6)]) == 5
+        server.stop()  # queued, acknowledged to Telegram, not yet handled
+        with pytest.raises(QueueUnavailable):
+            await queue.accept([update(6, 3006, "while Redis is down")])  # not acknowledged
+        server.start()
+        got = Collector()
+        consumer = StreamConsumer(client, names, seal, got, name="after", lease_seconds=2)
+        await consumer.start()
+        try:
+            if kept:
+                await wait_for(lambda: len(got.seen) == 5)
+                assert sorted(u for u, _ in got.seen) == [1, 2, 3, 4, 5]
+            else:
+                await asyncio.sleep(1.5)
+                assert got.seen == [], "without AOF the queued updates are gone"
+            # The update Redis refused is offered again by Telegram and queued now.
+            assert await queue.accept([update(6, 3006, "again")]) == 1
+            await wait_for(lambda: 6 in {u for u, _ in got.seen})
+        finally:
+            await consumer.stop()
+            await client.aclose()
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------- PostgreSQL restart
+
+
+def restart_postgres() -> None:
+    clusters = (
+        sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").exists() else []
+    )
+    if not clusters or shutil.which("pg_ctlcluster") is None:
+        if os.environ.get("CI"):
+            pytest.fail("pg_ctlcluster is needed to restart PostgreSQL in this test")
+        pytest.skip("no pg_ctlcluster here to restart PostgreSQL with")
+    version = clusters[-1].parent.name
+    subprocess.run(  # noqa: S603 - fixed arguments
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+async def test_a_postgres_restart_is_ridden_out(postgres_dsn: str) -> None:
+    store = await PostgresStore.open(postgres_dsn, storage_key=encode_key(KEY))
+    try:
+        await store.set_digest_enabled(-77, True)
+        await asyncio.to_thread(restart_postgres)
+        # The pooled connection died with the server: the next operation reconnects.
+        assert (await store.digest_settings(-77)).enabled
+        await store.set_schedule(-77, "08:00", "UTC")
+        assert [s.chat_id for s in await store.scheduled_chats()] == [-77]
+    finally:
+        await store.close()
+
+
+# ---------------------------------------------------------------------- real processes
+
+
+def cluster_env(
+    emulator: BotAPIEmulator, data: Path, redis_url: tuple[str, str], dsn: str, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(
+        {
+            "TELEGRAM_BOT_TOKEN": emulator.token,
+            "TELEGRAM_API_URL": emulator.url,
+            "DATA_DIR": str(data),
+            "LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(REPO),
+            "REDIS_URL": redis_url[0],
+            "REDIS_PREFIX": redis_url[1],
+            "DATABASE_URL": dsn,
+            "STORAGE_KEY": encode_key(KEY),
+            "WORKER_LEASE_SECONDS": "2",
+            "QUEUE_PARTITIONS": "8",
+            "DEFAULT_METHOD": "lexrank",
+            **extra,
+        }
+    )
+    return env
+
+
+class Process:
+    """``python -m bot ROLE`` with its log in a file."""
+
+    def __init__(self, role: str, env: dict[str, str], log: Path) -> None:
+        self.role = role
+        self.log = log
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bot", role],
+            env=env,
+            cwd=log.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def ready(self, marker: str, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while marker not in self.text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{self.role} did not start:\n{self.text()[-3000:]}")
+            await asyncio.sleep(0.1)
+
+    def stop(self, how: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(how)
+            self.process.wait(60)
+
+
+@pytest.fixture
+async def cluster(
+    emulator: BotAPIEmulator,
+    tmp_path: Path,
+    redis_url: tuple[str, str],
+    postgres_dsn: str,
+) -> AsyncIterator[Any]:
+    started: list[Process] = []
+
+    def launch(role: str, name: str, **extra: str) -> Process:
+        env = cluster_env(emulator, tmp_path / "data", redis_url, postgres_dsn, **extra)
+        process = Process(role, env, tmp_path / f"{name}.log")
+        started.append(process)
+        return process
+
+    yield launch
+    for process in started:
+        process.stop()
+
+
+def owned_partitions(log: str) -> list[int]:
+    """The partitions a worker's log says it owns last."""
+    lines = [line for line in log.splitlines() if "owns partitions" in line]
+    return json.loads(lines[-1].rsplit("owns partitions ", 1)[1]) if lines else []
+
+
+def replies(emulator: BotAPIEmulator, chat_id: int) -> list[dict[str, Any]]:
+    return [m for m in emulator.bot_messages(chat_id) if not m["text"].startswith("⏳")]
+
+
+async def test_ingress_and_two_workers_answer_every_chat_once(
+    emulator: BotAPIEmulator, cluster: Any
+) -> None:
+    workers = [cluster("worker", f"worker{i}") for i in range(2)]
+    for worker in workers:
+        await worker.ready("handling queued updates")
+    ingress = cluster("ingress", "ingress")
+    await asyncio.wait_for(emulator.polling_started.wait(), 60)
+    chats = []
+    for i in range(12):
+        user = emulator.add_user(500 + i, f"User{i}", "en")
+        chat = emulator.private_chat(user)
+        chats.append(chat)
+        await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
+    await emulator.wait_until(lambda: all(replies(emulator, c["id"]) for c in chats), timeout=90)
+    await asyncio.sleep(1.0)
+    for chat in chats:
+        assert len(emulator.bot_messages(chat["id"])) == 1
+    # The two workers split the 8 streams; the 12 chats fell on both.
+    owned = [owned_partitions(worker.text()) for worker in workers]
+    assert sorted(owned[0] + owned[1]) == list(range(8)) and all(owned)
+    used = {chat["id"] % 8 for chat in chats}
+    assert used & set(owned[0]) and used & set(owned[1])
+    assert "ingress: queueing updates" in ingress.text()
+
+
+async def test_a_worker_killed_mid_job_is_replaced_and_the_chat_answered_once(
+    emulator: BotAPIEmulator, cluster: Any
+) -> None:
+    first = cluster("worker", "first", DEFAULT_METHOD="embedding")
+    await first.ready("handling queued updates")
+    cluster("ingress", "ingress")
+    await asyncio.wait_for(emulator.polling_started.wait(), 60)
+    user = emulator.add_user(41, "Finn", "en")
+    chat = emulator.private_chat(user)
+    long_text = " ".join([ENGLISH_ARTICLE] * 30)  # seconds of MiniLM work
+    await emulator.send_text(chat, user, "/summary " + long_text)
+    await emulator.wait_until(
+        lambda: [m for m in emulator.bot_messages(chat["id"]) if m["text"].startswith("⏳")],
+        timeout=60,
+    )
+    await asyncio.sleep(1.0)
+    first.stop(signal.SIGKILL)
+    assert not replies(emulator, chat["id"])
+    second = cluster("worker", "second", DEFAULT_METHOD="embedding")
+    await emulator.wait_until(lambda: replies(emulator, chat["id"]), timeout=120)
+    await asyncio.sleep(1.0)
+    messages = emulator.bot_messages(chat["id"])
+    assert len(messages) == 1, [m["text"][:80] for m in messages]
+    assert messages[0]["text"].startswith("Embedding")
+    sends = [c for c in emulator.calls_to("sendMessage") if c.params.get("chat_id") == chat["id"]]
+    assert len(sends) == 1, "the new worker edited the placeholder instead of sending again"
+    assert "taking over 1 unfinished updates" in second.text()
