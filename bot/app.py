@@ -16,7 +16,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.delivery import ChatOrderedProcessor, Intake, PacedRequests
+from bot.delivery import ChatOrderedProcessor, Intake, LocalPace, PacedRequests
 from bot.settings import Settings
 from handlers import (
     AccessPolicy,
@@ -62,7 +62,8 @@ from services.summarize.service import build_summary_service
 logger = logging.getLogger(__name__)
 
 STORE_DOWN: tuple[type[BaseException], ...] = (ConnectionError, OSError, TimeoutError)
-"""What a store or queue that cannot be reached raises (redis-py's errors subclass these)."""
+"""What a store or queue that cannot be reached raises (the Redis queue raises
+``QueueUnavailable``, a ``ConnectionError``)."""
 
 ALLOWED_UPDATES = [
     Update.MESSAGE,
@@ -359,7 +360,7 @@ class BotRuntime:
         self.store: SQLStore | None = None
         self.summary_handlers: SummaryHandlers | None = None
         self.processor = ChatOrderedProcessor()
-        self.pacer = PacedRequests()
+        self.pacer = PacedRequests(LocalPace(overall_rate=settings.outbound_per_second))
         self.intake: Intake | None = None
         self.accepting = True
         """False once shutdown began: the webhook answers 503 so Telegram retries later."""
@@ -398,7 +399,12 @@ class BotRuntime:
 
             url = self.settings.redis_url.get_secret_value()
             self.redis = connect(url)
-            self.pacer.pace = RedisPace(url, self.settings.redis_prefix + ":pace", self.redis)
+            self.pacer.pace = RedisPace(
+                url,
+                self.settings.redis_prefix + ":pace",
+                self.redis,
+                overall=self.settings.outbound_per_second,
+            )
             coordination = RedisCoordination(self.redis, self.settings.redis_prefix)
         self.intake = Intake(
             self.store,

@@ -44,7 +44,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from telegram import Update
 
-from bot.delivery import DeliveryLedger, chat_key, is_group
+from bot.delivery import DeliveryLedger, LocalPace, chat_key, is_group
 from services.storage.crypto import NONCE_BYTES, MasterKey, SealedDataError
 
 logger = logging.getLogger(__name__)
@@ -81,9 +81,17 @@ return 0
 """
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client for ``REDIS_URL`` (bytes in, bytes out)."""
-    return aioredis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
+    """A client for ``REDIS_URL`` (bytes in, bytes out) whose pool makes callers wait for a
+    free connection rather than fail: hundreds of updates in hand each pace their sends."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=30,
+        socket_timeout=30,
+        socket_connect_timeout=5,
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class QueueUnavailable(ConnectionError):
@@ -534,8 +542,17 @@ class RedisPace:
         group: tuple[int, int] = (20, 60),
         overall: int = 30,
     ) -> None:
-        storage = RedisStorage(limits_uri(url), implementation="redispy", key_prefix=prefix)
+        storage = RedisStorage(
+            limits_uri(url),
+            implementation="redispy",
+            key_prefix=prefix,
+            connection_pool=client.connection_pool,  # type: ignore[arg-type]
+        )
         self._limiter = MovingWindowRateLimiter(storage)
+        # While Redis is unreachable, each worker paces alone: answers still go out.
+        self._fallback = LocalPace(*private, *group, overall_rate=overall)
+        self._overall_turn = asyncio.Lock()
+        self._warned = False
         self._private = RateLimitItemPerSecond(*private)
         self._group = RateLimitItemPerSecond(*group)
         self._overall = RateLimitItemPerSecond(overall)
@@ -545,11 +562,20 @@ class RedisPace:
     def _item(self, chat_id: int | str) -> Any:
         return self._group if is_group(chat_id) else self._private
 
+    def _degraded(self, error: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning("Redis unreachable for the shared pace (%s): pacing locally", error)
+
     async def has_capacity(self, chat_id: int | str) -> bool:
         """Both windows have room now."""
-        return await self._limiter.test(self._overall, "all") and await self._limiter.test(
-            self._item(chat_id), str(chat_id)
-        )
+        try:
+            return await self._limiter.test(self._overall, "all") and await self._limiter.test(
+                self._item(chat_id), str(chat_id)
+            )
+        except REDIS_DOWN as exc:
+            self._degraded(exc)
+            return await self._fallback.has_capacity(chat_id)
 
     async def _wait_for(self, item: Any, key: str) -> None:
         stats = await self._limiter.get_window_stats(item, key)
@@ -557,6 +583,14 @@ class RedisPace:
 
     async def acquire(self, chat_id: int | str) -> None:
         """Wait out a 429 pause, then take a slot of the chat's window and of the overall one."""
+        try:
+            await self._acquire(chat_id)
+            self._warned = False
+        except REDIS_DOWN as exc:
+            self._degraded(exc)
+            await self._fallback.acquire(chat_id)
+
+    async def _acquire(self, chat_id: int | str) -> None:
         item, key = self._item(chat_id), str(chat_id)
         while True:
             paused = await self._client.pttl(f"{self._prefix}:paused:{chat_id}")
@@ -566,9 +600,11 @@ class RedisPace:
             if not await self._limiter.test(item, key):
                 await self._wait_for(item, key)
                 continue
-            if not await self._limiter.hit(self._overall, "all"):
-                await self._wait_for(self._overall, "all")
-                continue
+            # One waiter per process asks Redis for an overall slot; the others queue here in
+            # order (200 sends in hand polling Redis together cost ~270 commands per update).
+            async with self._overall_turn:
+                while not await self._limiter.hit(self._overall, "all"):
+                    await self._wait_for(self._overall, "all")
             if await self._limiter.hit(item, key):
                 return
             # Another worker took the chat's last slot meanwhile (our overall slot is spent:
@@ -576,9 +612,14 @@ class RedisPace:
 
     async def pause(self, chat_id: int | str, seconds: float) -> None:
         """Hold the chat's messages, in every worker, for ``seconds``."""
-        await self._client.set(
-            f"{self._prefix}:paused:{chat_id}", "1", px=max(1, int(seconds * 1000))
-        )
+        try:
+            await self._client.set(
+                f"{self._prefix}:paused:{chat_id}", "1", px=max(1, int(seconds * 1000))
+            )
+        except REDIS_DOWN as exc:
+            self._degraded(exc)
+            await self._fallback.pause(chat_id, seconds)
+            return
         await asyncio.sleep(seconds)
 
 

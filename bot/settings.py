@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "condensa"
     queue_partitions: int = Field(default=16, ge=1, le=1024)
     worker_lease_seconds: float = Field(default=10.0, ge=1.0)
+    outbound_per_second: int = Field(default=30, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     playground_host: str = "127.0.0.1"
     playground_port: int = Field(default=8080, ge=0, le=65535)

@@ -368,10 +368,11 @@ class DigestHandlers:
         job = context.job
         if job is None or job.chat_id is None:
             return
-        _, zone = job.data if isinstance(job.data, tuple) else ("", "UTC")
+        clock, zone = job.data if isinstance(job.data, tuple) else ("", "UTC")
         day = dt.datetime.now(_zone(zone)).date().isoformat()
-        if not await self._deps.coordination.once(f"scheduled:{job.chat_id}:{day}", 86400 * 2):
-            return  # another worker sends today's digest of this group
+        firing = f"scheduled:{job.chat_id}:{day}:{clock}"
+        if not await self._deps.coordination.once(firing, 86400 * 2):
+            return  # another worker sends this digest
         try:
             chat = await context.bot.get_chat(job.chat_id)
         except TelegramError as exc:

@@ -32,6 +32,7 @@ from bot.cluster import (
     RedisPace,
     StreamConsumer,
     UpdateQueue,
+    connect,
 )
 from handlers.deps import LocalCoordination
 from playground.api import BotAPIEmulator
@@ -171,6 +172,30 @@ async def test_shared_pace_holds_across_workers_and_a_429_pauses_the_chat(
     assert time.monotonic() - before < 0.5 + 0.3
 
 
+async def test_hundreds_of_sends_in_hand_wait_for_a_connection_and_a_dead_redis_paces_locally(
+    redis_url: tuple[str, str],
+) -> None:
+    client = connect(redis_url[0], max_connections=8)
+    pace = RedisPace(redis_url[0], redis_url[1] + ":pace", client, overall=1000)
+    try:
+        # 300 chats at once through 8 connections: they wait for one, none fails.
+        await asyncio.gather(*(pace.acquire(5000 + i) for i in range(300)))
+        assert all(await asyncio.gather(*(pace.has_capacity(9000 + i) for i in range(300))))
+    finally:
+        await client.aclose()
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    dead = connect(dead_url)
+    alone = RedisPace(dead_url, "x:pace", dead)
+    try:
+        started = time.monotonic()
+        for _ in range(3):
+            await alone.acquire(77)  # answers still go out, paced by this process
+        assert time.monotonic() - started < 5
+        assert await alone.has_capacity(78)
+    finally:
+        await dead.aclose()
+
+
 async def test_scheduled_jobs_fire_once_and_digests_lock_per_group(
     redis_url: tuple[str, str], redis_client: aioredis.Redis
 ) -> None:
@@ -297,12 +322,17 @@ def restart_postgres() -> None:
             pytest.fail("pg_ctlcluster is needed to restart PostgreSQL in this test")
         pytest.skip("no pg_ctlcluster here to restart PostgreSQL with")
     version = clusters[-1].parent.name
-    subprocess.run(  # noqa: S603 - fixed arguments
+    done = subprocess.run(  # noqa: S603 - fixed arguments
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
-        check=True,
+        check=False,
         capture_output=True,
         timeout=120,
     )
+    if done.returncode != 0:
+        message = f"could not restart PostgreSQL: {done.stderr.decode(errors='replace')}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 async def test_a_postgres_restart_is_ridden_out(postgres_dsn: str) -> None:
@@ -352,7 +382,7 @@ class Process:
         self.role = role
         self.log = log
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "bot", role],
+            [sys.executable, "-m", "bot", *([role] if role else [])],
             env=env,
             cwd=log.parent,
             stdout=subprocess.DEVNULL,
@@ -458,3 +488,64 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_chat_answered_once(
     sends = [c for c in emulator.calls_to("sendMessage") if c.params.get("chat_id") == chat["id"]]
     assert len(sends) == 1, "the new worker edited the placeholder instead of sending again"
     assert "taking over 1 unfinished updates" in second.text()
+
+
+async def test_one_process_with_redis_runs_ingress_and_worker_and_rides_out_a_postgres_restart(
+    emulator: BotAPIEmulator, cluster: Any
+) -> None:
+    bot = cluster("", "combined")  # `python -m bot` with REDIS_URL: ingress + worker
+    await asyncio.wait_for(emulator.polling_started.wait(), 90)
+    await bot.ready("owns partitions")
+    user = emulator.add_user(61, "Ana", "es")
+    chat = emulator.private_chat(user)
+    await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
+    await emulator.wait_until(lambda: len(replies(emulator, chat["id"])) == 1, timeout=60)
+    await asyncio.to_thread(restart_postgres)
+    await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
+    await emulator.wait_until(lambda: len(replies(emulator, chat["id"])) == 2, timeout=60)
+    assert "PostgreSQL connection lost" in bot.text(), "the restart was noticed and ridden out"
+    assert len(emulator.bot_messages(chat["id"])) == 2
+
+
+async def test_a_webhook_ingress_queues_each_update_once_for_the_workers(
+    emulator: BotAPIEmulator, cluster: Any
+) -> None:
+    import aiohttp
+
+    from bot.run import SECRET_HEADER
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    worker = cluster("worker", "worker")
+    await worker.ready("handling queued updates")
+    ingress = cluster(
+        "ingress",
+        "ingress",
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET="s3cret-value",
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    await ingress.ready("ingress: queueing updates")
+    assert emulator.webhook["secret_token"] == "s3cret-value"
+    user = emulator.add_user(71, "Wendy", "en")
+    chat = emulator.private_chat(user)
+    payload = update(9001, chat["id"], "/start").to_dict()
+    payload["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": 6}]
+    payload["message"]["from"] = user
+    payload["message"]["chat"] = chat
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json=payload, headers={SECRET_HEADER: "wrong"}) as response:
+            assert response.status == 403
+        for _ in range(2):  # Telegram delivered it twice
+            async with session.post(
+                url, json=payload, headers={SECRET_HEADER: "s3cret-value"}
+            ) as response:
+                assert response.status == 200
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert (await response.json())["ok"] is True
+    await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]), timeout=30)
+    await asyncio.sleep(1.0)
+    assert len(emulator.bot_messages(chat["id"])) == 1
+    for process in (worker, ingress):
+        assert emulator.token not in process.text(), "the token never reaches the logs"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -115,6 +116,12 @@ async def test_inbox_and_outbox(store: SQLStore) -> None:
     await store.inbox_done([2])
     assert await store.purge_delivery(10**10) == 2
     assert await store.sent_result(2, 0) is None
+    # A worker fed by the Redis queue keeps no inbox row: its sends are forgotten by age.
+    await store.record_sent(99, 0, 55, '{"message_id": 11}')
+    assert await store.purge_delivery(int(time.time()) - 60) == 0
+    assert await store.sent_result(99, 0) == '{"message_id": 11}'
+    assert await store.purge_delivery(int(time.time()) + 60) == 1
+    assert await store.sent_result(99, 0) is None
 
 
 async def test_access_quotas_usage_and_audit(store: SQLStore) -> None:

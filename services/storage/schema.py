@@ -117,6 +117,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (update_id, seq)
     );
     """,
+    # When a send was recorded: workers fed by the Redis queue keep no inbox rows, so what they
+    # sent is forgotten by age.
+    """
+    ALTER TABLE outbox ADD COLUMN recorded_at INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_by_age ON outbox (recorded_at);
+    """,
 )
 
 _POSTGRES_SPELLING = (

@@ -467,13 +467,15 @@ class SQLStore:
         """Record what was sent for an update (its Bot API result, sealed)."""
         cipher = await self._cipher(tx, chat_id, create=True)
         await tx.execute(
-            "INSERT INTO outbox (update_id, seq, chat_id, result) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (update_id, seq) DO UPDATE SET chat_id = excluded.chat_id,"
-            " result = excluded.result",
+            "INSERT INTO outbox (update_id, seq, chat_id, result, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (update_id, seq) DO UPDATE SET"
+            " chat_id = excluded.chat_id, result = excluded.result,"
+            " recorded_at = excluded.recorded_at",
             update_id,
             seq,
             chat_id,
             cipher.seal(update_id, f"sent:{seq}", result),
+            int(time.time()),
         )
 
     @transaction
@@ -486,7 +488,13 @@ class SQLStore:
         old = [(int(row[0]),) for row in rows]
         await tx.executemany("DELETE FROM outbox WHERE update_id = ?", old)
         await tx.executemany("DELETE FROM inbox WHERE update_id = ?", old)
-        return len(old)
+        # Sends of updates that came through the Redis queue (no inbox row), by age.
+        queued = await tx.execute(
+            "DELETE FROM outbox WHERE recorded_at > 0 AND recorded_at < ?"
+            " AND update_id NOT IN (SELECT update_id FROM inbox)",
+            before,
+        )
+        return len(old) + queued
 
     # ------------------------------------------------------------------ deletion
 
