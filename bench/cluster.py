@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from services.storage.crypto import encode_key, new_key  # noqa: E402
 
 POSTGRES = os.environ.get("CONDENSA_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("CONDENSA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+KEEP_LOGS: Path | None = None
 
 
 class Deployment:
@@ -96,6 +98,13 @@ class Deployment:
             for role, p, _ in self.processes
             if role == "worker" and p.returncode is None
         ]
+
+
+def keep_logs(source: Path, target: Path) -> None:
+    """Copy a run's process logs (``--logs``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for log in source.glob("*.log"):
+        shutil.copy(log, target / log.name)
 
 
 async def throwaway_database() -> tuple[str, str]:
@@ -164,6 +173,7 @@ async def scale_run(
     text: str,
     outbound: int,
     first_id: int,
+    model_threads: int = 0,
 ) -> dict[str, Any]:
     name, dsn = await throwaway_database()
     prefix = f"condensa-bench-{secrets.token_hex(4)}"
@@ -178,6 +188,7 @@ async def scale_run(
             DEFAULT_METHOD=method,
             QUEUE_PARTITIONS=str(partitions),
             OUTBOUND_PER_SECOND=str(outbound),
+            MODEL_THREADS=str(model_threads),
         )
         deployment = Deployment(emulator, Path(data), env)
         try:
@@ -213,6 +224,7 @@ async def scale_run(
                 method=method,
                 workers=workers,
                 outbound_per_second=outbound,
+                model_threads=model_threads,
                 worker_peak_rss_mb=deployment.worker_rss(),
             )
             return row
@@ -220,6 +232,8 @@ async def scale_run(
             await deployment.stop()
             await drop_database(name)
             await drop_prefix(prefix)
+            if KEEP_LOGS is not None:
+                keep_logs(Path(data), KEEP_LOGS / f"{method}-{workers}")
 
 
 async def round_trips(
@@ -257,7 +271,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for method in args.methods.split(","):
             for workers in (int(n) for n in args.workers.split(",")):
                 row = await scale_run(
-                    emulator, method, workers, args.chats, text, args.outbound, first_id
+                    emulator,
+                    method,
+                    workers,
+                    args.chats,
+                    text,
+                    args.outbound,
+                    first_id,
+                    args.model_threads,
                 )
                 first_id += 100_000
                 rows.append(row)
@@ -290,23 +311,33 @@ def run() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--methods", default="lexrank,embedding")
     parser.add_argument("--outbound", type=int, default=30)
+    parser.add_argument(
+        "--model-threads", type=int, default=0, help="MODEL_THREADS of each worker (0: all)"
+    )
     parser.add_argument("--latency-samples", type=int, default=40)
+    parser.add_argument("--logs", type=Path, help="keep every process's log under this folder")
     args = parser.parse_args()
+    global KEEP_LOGS
+    KEEP_LOGS = args.logs
     result = asyncio.run(main(args))
     print(
         f"/summary from {args.chats} chats at once, ~300-word text, ingress + N workers + "
         "Redis + PostgreSQL on this 2-core machine, warm"
     )
     print(
-        "| method | workers | outbound/s | answered | busy | lost | summaries/s | p50 s | "
-        "p95 s | worker peak RSS MB |"
+        "| method | workers | threads each | outbound/s | answered | busy | lost | summaries/s "
+        "| p50 s | p95 s | worker peak RSS MB | Redis cmds / update | PG commits / update "
+        "| PG rows written / update |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for row in result["scale"]:
         print(
-            f"| {row['method']} | {row['workers']} | {row['outbound_per_second']} | "
+            f"| {row['method']} | {row['workers']} | {row.get('model_threads') or 'all'} | "
+            f"{row['outbound_per_second']} | "
             f"{row['answered']} | {row['busy']} | {row['lost']} | {row['per_second']} | "
-            f"{row['p50_s']} | {row['p95_s']} | {row['worker_peak_rss_mb']} |"
+            f"{row['p50_s']} | {row['p95_s']} | {row['worker_peak_rss_mb']} | "
+            f"{row['redis_commands_per_update']} | {row['pg_commits_per_update']} | "
+            f"{row['pg_rows_written_per_update']} |"
         )
     latency = result["queue_latency"]
     print(

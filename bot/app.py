@@ -41,7 +41,7 @@ from services.core.protocols import (
 )
 from services.digest.ask import HistorySearchService
 from services.digest.service import DigestService
-from services.embeddings.backends import set_minilm_runtime
+from services.embeddings.backends import set_minilm_runtime, set_model_threads
 from services.grounding.align import GroundingMode
 from services.ingest.chat_export import ChatExportReader
 from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
@@ -153,6 +153,7 @@ def build_services(settings: Settings) -> Services:
     """The real services: summarizers and KeyBERT share one bounded executor; generation has
     its own (``LLM_MAX_CONCURRENCY`` at a time), and the LLM engine is loaded on first use."""
     set_minilm_runtime(settings.embeddings_runtime)
+    set_model_threads(settings.model_threads)
     executor = ModelExecutor(
         workers=settings.model_workers,
         queue=settings.model_queue,

@@ -30,9 +30,9 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,6 +48,7 @@ from bot.delivery import DeliveryLedger, LocalPace, chat_key, is_group
 from services.storage.crypto import NONCE_BYTES, MasterKey, SealedDataError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GROUP = "workers"
 """The consumer group every stream is read with."""
@@ -79,6 +80,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+async def finish(command: Awaitable[T]) -> T:
+    """Await a Redis command that runs to the end even when the caller is cancelled (the caller
+    still stops at once). A redis-py command cancelled half-way can leave its connection, and
+    whoever waits on it, hanging: a "typing…" task cancelled inside the shared pace held its
+    request's answer for good."""
+    return await asyncio.shield(asyncio.ensure_future(command))
 
 
 def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
@@ -570,15 +579,15 @@ class RedisPace:
     async def has_capacity(self, chat_id: int | str) -> bool:
         """Both windows have room now."""
         try:
-            return await self._limiter.test(self._overall, "all") and await self._limiter.test(
-                self._item(chat_id), str(chat_id)
+            return await finish(self._limiter.test(self._overall, "all")) and await finish(
+                self._limiter.test(self._item(chat_id), str(chat_id))
             )
         except REDIS_DOWN as exc:
             self._degraded(exc)
             return await self._fallback.has_capacity(chat_id)
 
     async def _wait_for(self, item: Any, key: str) -> None:
-        stats = await self._limiter.get_window_stats(item, key)
+        stats = await finish(self._limiter.get_window_stats(item, key))
         await asyncio.sleep(min(5.0, max(0.02, stats.reset_time - time.time())))
 
     async def acquire(self, chat_id: int | str) -> None:
@@ -593,19 +602,19 @@ class RedisPace:
     async def _acquire(self, chat_id: int | str) -> None:
         item, key = self._item(chat_id), str(chat_id)
         while True:
-            paused = await self._client.pttl(f"{self._prefix}:paused:{chat_id}")
+            paused = await finish(self._client.pttl(f"{self._prefix}:paused:{chat_id}"))
             if paused > 0:
                 await asyncio.sleep(paused / 1000)
                 continue
-            if not await self._limiter.test(item, key):
+            if not await finish(self._limiter.test(item, key)):
                 await self._wait_for(item, key)
                 continue
             # One waiter per process asks Redis for an overall slot; the others queue here in
             # order (200 sends in hand polling Redis together cost ~270 commands per update).
             async with self._overall_turn:
-                while not await self._limiter.hit(self._overall, "all"):
+                while not await finish(self._limiter.hit(self._overall, "all")):
                     await self._wait_for(self._overall, "all")
-            if await self._limiter.hit(item, key):
+            if await finish(self._limiter.hit(item, key)):
                 return
             # Another worker took the chat's last slot meanwhile (our overall slot is spent:
             # the bot goes a little slower, never faster).
@@ -613,8 +622,10 @@ class RedisPace:
     async def pause(self, chat_id: int | str, seconds: float) -> None:
         """Hold the chat's messages, in every worker, for ``seconds``."""
         try:
-            await self._client.set(
-                f"{self._prefix}:paused:{chat_id}", "1", px=max(1, int(seconds * 1000))
+            await finish(
+                self._client.set(
+                    f"{self._prefix}:paused:{chat_id}", "1", px=max(1, int(seconds * 1000))
+                )
             )
         except REDIS_DOWN as exc:
             self._degraded(exc)
@@ -634,19 +645,21 @@ class RedisCoordination:
     async def once(self, name: str, seconds: float) -> bool:
         """True for the first caller of ``name`` within ``seconds``."""
         return bool(
-            await self._client.set(
-                f"{self._prefix}:once:{name}", "1", nx=True, px=int(seconds * 1000)
+            await finish(
+                self._client.set(
+                    f"{self._prefix}:once:{name}", "1", nx=True, px=int(seconds * 1000)
+                )
             )
         )
 
     async def hold(self, name: str, seconds: float) -> str | None:
         """Take the lock ``name`` for at most ``seconds``."""
         token = os.urandom(8).hex()
-        taken = await self._client.set(
-            f"{self._prefix}:lock:{name}", token, nx=True, px=int(seconds * 1000)
+        taken = await finish(
+            self._client.set(f"{self._prefix}:lock:{name}", token, nx=True, px=int(seconds * 1000))
         )
         return token if taken else None
 
     async def release(self, name: str, token: str) -> None:
         """Give the lock back if ``token`` still holds it."""
-        await self._release(keys=[f"{self._prefix}:lock:{name}"], args=[token])
+        await finish(self._release(keys=[f"{self._prefix}:lock:{name}"], args=[token]))

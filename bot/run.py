@@ -21,13 +21,31 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 
 def stop_event() -> asyncio.Event:
-    """An event set on SIGINT or SIGTERM."""
+    """An event set on SIGINT or SIGTERM. SIGUSR2 logs what every task is waiting for (for an
+    operator looking at a bot that seems stuck)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR2, log_tasks)
     return stop
+
+
+def log_tasks() -> None:
+    """Log the stack of every asyncio task (code locations only, never message text)."""
+    for task in asyncio.all_tasks():
+        where: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(where) < 40:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is None:
+                where.append(type(awaited).__name__)
+                break
+            where.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        logger.warning("task %s: %s", task.get_name(), " -> ".join(where) or "(done)")
 
 
 async def run_polling(settings: Settings) -> None:

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     default_method: str = "embedding"
     grounding: Literal["mark", "drop", "off"] = "mark"
     model_workers: int = Field(default=1, ge=1)
+    model_threads: int = Field(default=0, ge=0)
     model_queue: int = Field(default=1000, ge=0)
     model_max_wait: float = Field(default=45.0, gt=0)
     shutdown_seconds: float = Field(default=10.0, gt=0)

@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 4.0
 """Telegram shows a chat action for ~5 s; re-send it a little sooner."""
+STOP_TYPING_SECONDS = 2.0
 
 
 class WorkInProgress:
@@ -46,12 +47,17 @@ class WorkInProgress:
         await self.stop_typing()
 
     async def stop_typing(self) -> None:
-        """Stop re-sending the chat action."""
+        """Stop re-sending the chat action (waiting at most a moment for it: the action is
+        cosmetic and must never hold the answer back)."""
         if self._typing is not None:
-            self._typing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._typing
-            self._typing = None
+            typing, self._typing = self._typing, None
+            typing.cancel()
+            done, _ = await asyncio.wait({typing}, timeout=STOP_TYPING_SECONDS)
+            if not done:
+                logger.warning("a chat action did not stop in time; answering anyway")
+            for task in done:
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    task.result()
 
     async def _send_action(self) -> None:
         thread_id = self._message.message_thread_id if self._message.is_topic_message else None

@@ -196,6 +196,40 @@ async def test_hundreds_of_sends_in_hand_wait_for_a_connection_and_a_dead_redis_
         await dead.aclose()
 
 
+async def test_a_send_cancelled_inside_the_shared_pace_stops_at_once(
+    redis_url: tuple[str, str],
+) -> None:
+    """A "typing…" task is cancelled when the answer is ready, often while it waits on Redis.
+    A redis-py command cancelled half-way left its caller hanging (and the answer with it)."""
+    import random
+
+    client = connect(redis_url[0], max_connections=8)
+    pace = RedisPace(redis_url[0], redis_url[1] + ":pace", client, overall=100_000)
+
+    async def sends(chat: int) -> None:
+        while True:
+            await pace.has_capacity(chat)
+            await pace.acquire(10_000 + chat % 50)
+
+    rng = random.Random(7)
+    tasks = [asyncio.create_task(sends(i)) for i in range(200)]
+    try:
+        for round_number in range(15):
+            await asyncio.sleep(rng.random() * 0.05)
+            victims = rng.sample(tasks, 20)
+            for task in victims:
+                task.cancel()
+            _, pending = await asyncio.wait(victims, timeout=5)
+            assert not pending, f"round {round_number}: cancelled sends still running"
+            tasks = [t for t in tasks if t not in victims]
+            tasks += [asyncio.create_task(sends(1000 + round_number * 20 + k)) for k in range(20)]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=5)
+        await client.aclose()
+
+
 async def test_scheduled_jobs_fire_once_and_digests_lock_per_group(
     redis_url: tuple[str, str], redis_client: aioredis.Redis
 ) -> None:
@@ -549,3 +583,66 @@ async def test_a_webhook_ingress_queues_each_update_once_for_the_workers(
     assert len(emulator.bot_messages(chat["id"])) == 1
     for process in (worker, ingress):
         assert emulator.token not in process.text(), "the token never reaches the logs"
+
+
+async def test_cancel_reaches_the_worker_that_runs_the_generation(
+    emulator: BotAPIEmulator,
+    tmp_path: Path,
+    redis_url: tuple[str, str],
+    postgres_dsn: str,
+) -> None:
+    """Two workers (in this process) and an ingress: each chat's /generate and its /cancel go to
+    the one worker that owns the chat's stream, so the generation stops."""
+    from bot.app import BotRuntime, Services
+    from bot.run import QueueIngress
+    from tests.conftest import make_settings
+    from tests.test_e2e_generation import NoKeywords, NoSummaries, ScriptedWriter, placeholder
+
+    settings = make_settings(
+        emulator,
+        tmp_path / "data",
+        redis_url=redis_url[0],
+        redis_prefix=redis_url[1],
+        database_url=postgres_dsn,
+        storage_key=encode_key(KEY),
+        queue_partitions=4,
+        worker_lease_seconds=2,
+        stream_edit_seconds_private=0.2,
+    )
+    writers = [ScriptedWriter([f"w{i}" for i in range(600)], 0.02, capacity=4) for _ in range(2)]
+    workers = [
+        BotRuntime(
+            settings,
+            services=Services(summarizer=NoSummaries(), keywords=NoKeywords(), generator=writer),
+            warm_up=False,
+        )
+        for writer in writers
+    ]
+    ingress = QueueIngress(settings)
+    try:
+        for number, worker in enumerate(workers):
+            await worker.start_worker(name=f"w{number}")
+        await wait_for(lambda: all(len(w.consumer.partitions) == 2 for w in workers), 15)
+        await ingress.start(polling=True, poll_timeout=1)
+        users = [emulator.add_user(80 + i, f"Gen{i}", "en") for i in range(4)]
+        chats = [emulator.private_chat(user) for user in users]
+        for user, chat in zip(users, chats, strict=True):
+            await emulator.send_text(chat, user, "/generate Tell me a long story")
+        await emulator.wait_until(lambda: all(placeholder(emulator, c["id"]) for c in chats), 30)
+        assert all(writer.prompts for writer in writers), "both workers are generating"
+        for user, chat in zip(users, chats, strict=True):
+            await emulator.send_text(chat, user, "/cancel")
+        for chat in chats:
+            final = await emulator.wait_until(
+                lambda c=chat: (
+                    (m := placeholder(emulator, c["id"])) and "(stopped)" in m["text"] and m
+                ),
+                timeout=30,
+            )
+            assert "w599" not in final["text"]
+            texts = [m["text"] for m in emulator.bot_messages(chat["id"])]
+            assert "Stopping." in texts and "Nothing is being written here." not in texts
+    finally:
+        await ingress.stop()
+        for worker in workers:
+            await worker.stop()

@@ -85,6 +85,15 @@ def set_minilm_runtime(runtime: str) -> None:
     _runtime["minilm"] = runtime
 
 
+_threads = {"count": 0}
+
+
+def set_model_threads(count: int) -> None:
+    """``MODEL_THREADS``: threads one embedding call may use (0: every core). Several workers
+    on one machine should split the cores between them. Set before first use."""
+    _threads["count"] = max(0, count)
+
+
 def minilm_runtime() -> str:
     """The MiniLM runtime in use for new backends."""
     return _runtime["minilm"]
@@ -97,9 +106,13 @@ def _backend(name: str) -> EmbeddingBackend:
             from services.embeddings.onnx import OnnxMiniLMBackend
 
             try:
-                return OnnxMiniLMBackend()
+                return OnnxMiniLMBackend(threads=_threads["count"])
             except ModelUnavailable as error:
                 logger.warning("int8 MiniLM unavailable (%s); using sentence-transformers", error)
+        if _threads["count"]:
+            import torch
+
+            torch.set_num_threads(_threads["count"])
         return MiniLMBackend()
     if name == "e5":
         return E5Backend()
