@@ -524,8 +524,18 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_chat_answered_once(
     assert "taking over 1 unfinished updates" in second.text()
 
 
+async def postgres_started(dsn: str) -> Any:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        return await connection.fetchval("SELECT pg_postmaster_start_time()")
+    finally:
+        await connection.close()
+
+
 async def test_one_process_with_redis_runs_ingress_and_worker_and_rides_out_a_postgres_restart(
-    emulator: BotAPIEmulator, cluster: Any
+    emulator: BotAPIEmulator, cluster: Any, postgres_server: str
 ) -> None:
     bot = cluster("", "combined")  # `python -m bot` with REDIS_URL: ingress + worker
     await asyncio.wait_for(emulator.polling_started.wait(), 90)
@@ -534,10 +544,12 @@ async def test_one_process_with_redis_runs_ingress_and_worker_and_rides_out_a_po
     chat = emulator.private_chat(user)
     await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
     await emulator.wait_until(lambda: len(replies(emulator, chat["id"])) == 1, timeout=60)
+    before = await postgres_started(postgres_server)
     await asyncio.to_thread(restart_postgres)
+    assert await postgres_started(postgres_server) > before, "PostgreSQL was restarted"
     await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
     await emulator.wait_until(lambda: len(replies(emulator, chat["id"])) == 2, timeout=60)
-    assert "PostgreSQL connection lost" in bot.text(), "the restart was noticed and ridden out"
+    # Its pooled connections died with the server; the worker reconnected and answered.
     assert len(emulator.bot_messages(chat["id"])) == 2
 
 
@@ -640,8 +652,15 @@ async def test_cancel_reaches_the_worker_that_runs_the_generation(
                 timeout=30,
             )
             assert "w599" not in final["text"]
+            # The reply to /cancel waits its turn in the chat's pace (edits count).
+            await emulator.wait_until(
+                lambda c=chat: any(
+                    m["text"] == "Stopping." for m in emulator.bot_messages(c["id"])
+                ),
+                timeout=30,
+            )
             texts = [m["text"] for m in emulator.bot_messages(chat["id"])]
-            assert "Stopping." in texts and "Nothing is being written here." not in texts
+            assert "Nothing is being written here." not in texts, "it reached the right worker"
     finally:
         await ingress.stop()
         for worker in workers:
