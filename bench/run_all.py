@@ -68,6 +68,26 @@ def _load() -> list[Row]:
     ]
 
 
+def _cluster() -> list[Row]:
+    data = _json("cluster.json")
+    rows = [
+        (
+            f"{row['chats']} chats, {row['method']}, {row['workers']} worker(s) via Redis",
+            f"{row['per_second']} summaries/s, p95 {row['p95_s']} s; {row['answered']} answered, "
+            f"{row['busy']} busy, {row['lost']} lost",
+        )
+        for row in data["scale"]
+    ]
+    latency = data["queue_latency"]
+    rows.append(
+        (
+            "queue path vs in-process, /help p50",
+            f"{latency['queued_p50_ms']} vs {latency['in_process_p50_ms']} ms",
+        )
+    )
+    return rows
+
+
 def _generation() -> list[Row]:
     rows = []
     for result in _json("generation.json")["engines"]:
@@ -133,6 +153,23 @@ def main() -> int:
         ),
         ("digest speed", [PY, "bench/digest_speed.py", "--runs", "2"], None, _digest),
         ("burst load", [PY, "bench/load.py", "--bursts", "60,200"], None, _load),
+        (
+            "scale-out",
+            [
+                PY,
+                "bench/cluster.py",
+                "--chats",
+                "100",
+                "--workers",
+                "1,2",
+                "--methods",
+                "lexrank",
+                "--latency-samples",
+                "20",
+            ],
+            None,
+            _cluster,
+        ),
         ("generation", [PY, "bench/generation.py", "--tokens", "32"], None, _generation),
     ]
     if news.exists():
