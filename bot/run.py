@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import logging
 import signal
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -242,19 +243,27 @@ class QueueIngress:
             await self._redis.aclose()
 
 
-async def run_ingress(settings: Settings) -> None:
-    """``python -m bot ingress``: take updates and queue them, until SIGINT/SIGTERM."""
-    stop = stop_event()
+@contextlib.asynccontextmanager
+async def queue_ingress(settings: Settings, master: Any = None) -> AsyncIterator[QueueIngress]:
+    """An ingress taking updates (long polling, or the webhook with ``WEBHOOK_URL``) into the
+    Redis queue while the block runs."""
     ingress = QueueIngress(settings)
-    await ingress.start(polling=not settings.webhook_url)
+    await ingress.start(master=master, polling=not settings.webhook_url)
     runner = await open_webhook(settings, ingress) if settings.webhook_url else None
     logger.info("ingress: queueing updates in Redis (%d partitions)", settings.queue_partitions)
     try:
-        await stop.wait()
+        yield ingress
     finally:
         await ingress.stop()
         if runner is not None:
             await runner.cleanup()
+
+
+async def run_ingress(settings: Settings) -> None:
+    """``python -m bot ingress``: take updates and queue them, until SIGINT/SIGTERM."""
+    stop = stop_event()
+    async with queue_ingress(settings):
+        await stop.wait()
 
 
 async def run_worker(settings: Settings) -> None:
@@ -276,13 +285,8 @@ async def run_combined(settings: Settings) -> None:
     runtime = BotRuntime(settings)
     await runtime.start_worker()
     assert runtime.store is not None
-    ingress = QueueIngress(settings)
-    await ingress.start(master=runtime.store.master, polling=not settings.webhook_url)
-    runner = await open_webhook(settings, ingress) if settings.webhook_url else None
     try:
-        await stop.wait()
+        async with queue_ingress(settings, master=runtime.store.master):
+            await stop.wait()
     finally:
-        await ingress.stop()
-        if runner is not None:
-            await runner.cleanup()
         await shut_down(runtime, settings.shutdown_seconds)

@@ -39,6 +39,7 @@ from playground.api import BotAPIEmulator
 from services.storage.crypto import MasterKey, encode_key, new_key
 from services.storage.postgres import PostgresStore
 from tests.conftest import ENGLISH_ARTICLE
+from tests.test_delivery import bot_env
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = new_key()
@@ -388,25 +389,17 @@ async def test_a_postgres_restart_is_ridden_out(postgres_dsn: str) -> None:
 def cluster_env(
     emulator: BotAPIEmulator, data: Path, redis_url: tuple[str, str], dsn: str, **extra: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    env.update(
-        {
-            "TELEGRAM_BOT_TOKEN": emulator.token,
-            "TELEGRAM_API_URL": emulator.url,
-            "DATA_DIR": str(data),
-            "LOG_LEVEL": "INFO",
-            "PYTHONPATH": str(REPO),
-            "REDIS_URL": redis_url[0],
-            "REDIS_PREFIX": redis_url[1],
-            "DATABASE_URL": dsn,
-            "STORAGE_KEY": encode_key(KEY),
-            "WORKER_LEASE_SECONDS": "2",
-            "QUEUE_PARTITIONS": "8",
-            "DEFAULT_METHOD": "lexrank",
-            **extra,
-        }
-    )
-    return env
+    values = {
+        "REDIS_URL": redis_url[0],
+        "REDIS_PREFIX": redis_url[1],
+        "DATABASE_URL": dsn,
+        "STORAGE_KEY": encode_key(KEY),
+        "WORKER_LEASE_SECONDS": "2",
+        "QUEUE_PARTITIONS": "8",
+        "DEFAULT_METHOD": "lexrank",
+    }
+    values.update(extra)
+    return bot_env(emulator, data, **values)
 
 
 class Process:

@@ -62,9 +62,13 @@ class SQLiteDatabase:
             tx = _SQLiteTx(self.connection)
             try:
                 result = await operation(tx)
-                await self.connection.commit()
+                # sqlite3 opens a transaction only for a write: a read has nothing to commit
+                # (and each commit is a trip to aiosqlite's thread).
+                if self.connection.in_transaction:
+                    await self.connection.commit()
             except BaseException:
-                await self.connection.rollback()
+                if self.connection.in_transaction:
+                    await self.connection.rollback()
                 raise
             if tx.scrub:
                 await self.scrub()
