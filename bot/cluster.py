@@ -283,7 +283,11 @@ class StreamConsumer:
         for task in self._tasks:
             if task.get_name() != "queue-reader":
                 task.cancel()
-        done, pending = await asyncio.wait(self._tasks, timeout=READ_BLOCK_MS / 1000 + 1.5)
+        done, pending = (
+            await asyncio.wait(self._tasks, timeout=READ_BLOCK_MS / 1000 + 1.5)
+            if self._tasks
+            else (set(), set())
+        )
         for task in pending:
             task.cancel()
         for task in done:

@@ -12,10 +12,11 @@
   of every message sent while handling an update (its n-th send); when the update is handled
   again after a crash, a send already delivered returns the recorded message instead of sending
   a second one, so the re-run edits the same placeholder into the answer.
-- **Outbound pace** (same class): per private chat a burst of 3 then 1 message per second, per
-  group 20 per minute, 30 per second overall (``aiolimiter`` leaky buckets; edits and chat
-  actions count, and a chat action is skipped rather than waited for when its chat or the bot
-  is at the limit); a 429 ``retry_after`` delays that chat only.
+- **Outbound pace** (same class, through a :class:`Pace`): per private chat a burst of 3 then 1
+  message per second, per group 20 per minute, 30 per second overall (:class:`LocalPace`:
+  ``aiolimiter`` leaky buckets; with ``REDIS_URL`` ``bot.cluster.RedisPace`` shares them across
+  workers; edits and chat actions count, and a chat action is skipped rather than waited for
+  when its chat or the bot is at the limit); a 429 ``retry_after`` delays that chat only.
 
 PTB offers the two extension points; the bookkeeping is ours because it is the point: which
 update a send belongs to and whether it already happened.
