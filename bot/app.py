@@ -371,6 +371,7 @@ class BotRuntime:
         """The Redis client with ``REDIS_URL`` (shared pace, coordination, the queue)."""
         self.consumer: Any = None
         """The stream consumer when this process is a worker."""
+        self._coordination: Any = None
         self.application = self._build()
 
     def _build(self) -> Application:  # type: ignore[type-arg]
@@ -407,6 +408,7 @@ class BotRuntime:
                 overall=self.settings.outbound_per_second,
             )
             coordination = RedisCoordination(self.redis, self.settings.redis_prefix)
+        self._coordination = coordination
         self.intake = Intake(
             self.store,
             application.update_queue,
@@ -468,11 +470,9 @@ class BotRuntime:
                 logger.info("forgot %d handled updates older than a day", forgotten)
 
     async def _coordination_once(self, name: str, seconds: float) -> bool:
-        if self.redis is None:
+        if self._coordination is None:
             return True
-        from bot.cluster import RedisCoordination
-
-        return await RedisCoordination(self.redis, self.settings.redis_prefix).once(name, seconds)
+        return bool(await self._coordination.once(name, seconds))
 
     async def _post_shutdown(self, application: Application) -> None:  # type: ignore[type-arg]
         if self.consumer is not None:
