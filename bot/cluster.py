@@ -384,23 +384,11 @@ class StreamConsumer:
             claimed.extend(e for e in entries if e[1])
             if cursor in (b"0-0", "0-0"):
                 break
-        # Our own unacknowledged entries (a restart with the same name) are pending already.
-        own: Any = await self._client.xreadgroup(
-            GROUP,
-            self.name,
-            {stream: "0"},
-            count=10_000,  # type: ignore[dict-item]
-        )
-        for _, entries in own or []:
-            claimed.extend(e for e in entries if e[1])
-        seen: set[bytes] = set()
-        ordered = sorted(
-            (e for e in claimed if not (e[0] in seen or seen.add(e[0]))),  # type: ignore[func-returns-value]
-            key=lambda e: tuple(int(p) for p in e[0].split(b"-")),
-        )
-        if ordered:
-            logger.info("partition %d: taking over %d unfinished updates", partition, len(ordered))
-        for entry_id, fields in ordered:
+        # XAUTOCLAIM walks the whole pending list in ID order, ours included (a restart with
+        # the same name), so the claimed entries are already in stream order.
+        if claimed:
+            logger.info("partition %d: taking over %d unfinished updates", partition, len(claimed))
+        for entry_id, fields in claimed:
             self._hand_over(partition, owned, entry_id, fields)
         # Only now may the reader read new entries of it: they come after the claimed ones.
         self._owned[partition] = owned
