@@ -42,6 +42,7 @@ from services.core.protocols import (
 from services.digest.ask import HistorySearchService
 from services.digest.service import DigestService
 from services.embeddings.backends import set_minilm_runtime, set_model_threads
+from services.embeddings.models import set_derived_models_dir
 from services.grounding.align import GroundingMode
 from services.ingest.chat_export import ChatExportReader
 from services.ingest.documents import ReaderLimits, SandboxedDocumentReader
@@ -88,6 +89,7 @@ class Services:
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
+        started = time.monotonic()
         for service in (self.summarizer, self.keywords):
             warm = getattr(service, "warm_up", None)
             if callable(warm):
@@ -95,6 +97,7 @@ class Services:
                     warm()
                 except Exception:  # a missing model is reported when a request needs it
                     logger.warning("warm-up of %s failed", type(service).__name__, exc_info=True)
+        logger.info("models warm in %.1f s", time.monotonic() - started)
 
     def close(self) -> None:
         """Stop the executors."""
@@ -154,6 +157,7 @@ def build_services(settings: Settings) -> Services:
     its own (``LLM_MAX_CONCURRENCY`` at a time), and the LLM engine is loaded on first use."""
     set_minilm_runtime(settings.embeddings_runtime)
     set_model_threads(settings.model_threads)
+    set_derived_models_dir(settings.derived_models_dir)
     executor = ModelExecutor(
         workers=settings.model_workers,
         queue=settings.model_queue,

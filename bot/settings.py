@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     keywords_top_n: int = Field(default=10, ge=1, le=30)
     keywords_model_en: Literal["minilm", "e5"] = "minilm"
     embeddings_runtime: Literal["onnx", "torch"] = "onnx"
+    derived_models_dir: Path | None = None
     keywords_model_es: Literal["minilm", "e5"] = "e5"
     keywords_model_other: Literal["minilm", "e5"] = "e5"
     keywords_max_candidates: int = Field(default=30, ge=5, le=1000)

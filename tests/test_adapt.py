@@ -21,6 +21,7 @@ from services.llm.adapt.training import (
     layer_of,
     split_examples,
     stage_layers,
+    summary_loss,
 )
 from services.llm.engines import GenerationLimits
 from services.summarize.service import build_summary_service
@@ -69,6 +70,35 @@ def test_the_split_is_seeded_and_never_empty() -> None:
     assert [len(part) for part in split_examples(examples[:2], 0.9, 0)] == [1, 1]
     with pytest.raises(BadDataFile, match="two examples"):
         split_examples(examples[:1], 0.2, 0)
+
+
+def test_the_summary_loss_is_the_models_own_loss(tiny_gpt2: Path) -> None:
+    """The loss that projects only the summary positions onto the vocabulary equals the
+    model's own causal-LM loss, value and gradients, with padding and LoRA in place."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2))
+    model = get_peft_model(
+        base, LoraConfig(r=4, target_modules=["c_attn"], lora_dropout=0.0, init_lora_weights=False)
+    )
+    ids = torch.randint(5, 100, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0  # the second row is padded
+    labels = torch.full_like(ids, -100)
+    labels[0, 6:] = ids[0, 6:]
+    labels[1, 4:9] = ids[1, 4:9]
+    lora = [p for n, p in model.named_parameters() if "lora_" in n]
+    expected = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    expected_grads = torch.autograd.grad(expected, lora)
+    ours = summary_loss(model, ids, mask, labels)
+    our_grads = torch.autograd.grad(ours, lora)
+    assert float(ours) == pytest.approx(float(expected), rel=1e-5)
+    assert all(float(g.abs().max()) > 0 for g in expected_grads)
+    for got, want in zip(our_grads, expected_grads, strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
 
 
 def test_unfreezing_releases_layers_from_the_top() -> None:

