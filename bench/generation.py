@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,14 +54,14 @@ def memory_bandwidth_gb_s() -> float:
     return 2 * source.nbytes / best / 1e9
 
 
-def worker(engine_name: str, tokens: int, cache: Path) -> dict[str, object]:
-    """Measure one engine in this process."""
+def worker(engine_name: str, tokens: int, cache: Path, threads: int) -> dict[str, object]:
+    """Measure one engine in this process (``threads``: llama.cpp's, 0 for its default)."""
     from services.core.types import Prompt
     from services.llm.engines import LlamaCppEngine, TransformersEngine, shipped_gguf
 
     gguf = shipped_gguf()
     if engine_name == "llama.cpp":
-        engine: LlamaCppEngine | TransformersEngine = LlamaCppEngine(gguf)
+        engine: LlamaCppEngine | TransformersEngine = LlamaCppEngine(gguf, threads=threads or None)
         weight_bytes = gguf.stat().st_size
     else:
         engine = TransformersEngine("smollm2", cache)
@@ -122,12 +123,15 @@ async def first_edit_through_bot(engine_name: str, cache: Path) -> float:
     assert services.generator is not None
     await services.generator.complete(Prompt("Hi"), 4)
     started = time.perf_counter()
-    await emulator.send_text(chat, user, "/generate The city council approved")
-    await emulator.wait_until(lambda: emulator.calls_to("editMessageText"), timeout=120)
-    seconds = time.perf_counter() - started
-    await runtime.stop()
-    await emulator.stop()
-    return seconds
+    try:
+        await emulator.send_text(chat, user, "/generate The city council approved")
+        await emulator.wait_until(lambda: emulator.calls_to("editMessageText"), timeout=120)
+        return time.perf_counter() - started
+    except TimeoutError:
+        return float("nan")  # reported as such, not waited on for ever
+    finally:
+        await runtime.stop()
+        await emulator.stop()
 
 
 def main() -> None:
@@ -135,48 +139,43 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--worker", choices=["llama.cpp", "transformers"])
     parser.add_argument("--cache", type=Path)
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: default)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per engine run")
     args = parser.parse_args()
     if args.worker:
-        result = worker(args.worker, args.tokens, args.cache)
+        result = worker(args.worker, args.tokens, args.cache, args.threads)
         result["first_edit_seconds"] = asyncio.run(first_edit_through_bot(args.worker, args.cache))
-        print(json.dumps(result))
-        return
+        print(json.dumps(result), flush=True)
+        os._exit(0)  # a model thread left behind must not keep the measurement waiting
     from services.llm.engines import llama_cpp_available
 
-    engines = (["llama.cpp"] if llama_cpp_available() else []) + ["transformers"]
+    # (engine, attempt, llama.cpp threads): llama.cpp once with its library default (one
+    # thread per two CPUs) and once as Condensa runs it (every CPU), to show what moved it.
+    runs: list[tuple[str, str, int]] = []
+    if llama_cpp_available():
+        runs += [("llama.cpp", "1 thread, library default", 1), ("llama.cpp", "as deployed", 0)]
+    runs += [("transformers", "first run", 0), ("transformers", "cached", 0)]
     bandwidth = memory_bandwidth_gb_s()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "models"
-        for engine in engines:
-            for attempt in ("first run", "cached") if engine == "transformers" else ("first run",):
-                output = (
-                    subprocess.run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--worker",
-                            engine,
-                            "--tokens",
-                            str(args.tokens),
-                            "--cache",
-                            str(cache),
-                        ],
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                    )
-                    .stdout.strip()
-                    .splitlines()[-1]
+        for engine, attempt, threads in runs:
+            command = [sys.executable, __file__, "--worker", engine, "--tokens", str(args.tokens)]
+            command += ["--cache", str(cache), "--threads", str(threads)]
+            try:
+                done = subprocess.run(
+                    command, check=True, capture_output=True, text=True, timeout=args.timeout
                 )
-                result = json.loads(output)
-                result["attempt"] = attempt
-                result["bound_tokens_per_second"] = bandwidth * 1e9 / result["weight_bytes"]
-                results.append(result)
-                print(
-                    f"{engine} ({attempt}): {result['tokens_per_second']:.1f} tok/s",
-                    file=sys.stderr,
-                )
+            except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as error:
+                print(f"{engine} ({attempt}): failed: {error}", file=sys.stderr)
+                continue
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result["attempt"] = attempt
+            result["bound_tokens_per_second"] = bandwidth * 1e9 / result["weight_bytes"]
+            results.append(result)
+            print(
+                f"{engine} ({attempt}): {result['tokens_per_second']:.1f} tok/s", file=sys.stderr
+            )
     print(f"memory bandwidth (NumPy copy): {bandwidth:.1f} GB/s\n")
     print(
         "| engine | load s | tokens/s | bound tok/s (bandwidth / weights) | share of bound | "

@@ -19,6 +19,7 @@ from services.llm.adapt.training import (
     Adaptation,
     AdaptConfig,
     layer_of,
+    batch_backward,
     split_examples,
     stage_layers,
     summary_loss,
@@ -99,6 +100,38 @@ def test_the_summary_loss_is_the_models_own_loss(tiny_gpt2: Path) -> None:
     assert all(float(g.abs().max()) > 0 for g in expected_grads)
     for got, want in zip(our_grads, expected_grads, strict=True):
         assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_a_batch_run_one_example_at_a_time_has_the_padded_batchs_gradient(
+    tiny_gpt2: Path,
+) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2))
+    config = LoraConfig(r=4, target_modules=["c_attn"], lora_dropout=0.0, init_lora_weights=False)
+    model = get_peft_model(base, config)
+    pairs = [  # (input ids, labels): a prompt, then 3 / 6 summary tokens
+        (list(range(10, 22)), [-100] * 9 + list(range(19, 22))),
+        (list(range(30, 38)), [-100] * 2 + list(range(32, 38))),
+    ]
+    ids = torch.zeros((2, 12), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, -100)
+    for row, (inputs, targets) in enumerate(pairs):
+        ids[row, : len(inputs)] = torch.tensor(inputs)
+        mask[row, : len(inputs)] = 1
+        labels[row, : len(targets)] = torch.tensor(targets)
+    lora = [p for n, p in model.named_parameters() if "lora_" in n]
+    padded = summary_loss(model, ids, mask, labels)
+    expected = torch.autograd.grad(padded, lora)
+    loss = batch_backward(model, pairs)
+    assert loss == pytest.approx(float(padded), rel=1e-5)
+    for parameter, want in zip(lora, expected, strict=True):
+        assert parameter.grad is not None
+        assert torch.allclose(parameter.grad, want, atol=1e-6)
 
 
 def test_unfreezing_releases_layers_from_the_top() -> None:
