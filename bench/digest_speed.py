@@ -3,7 +3,8 @@
 The messages are real conversation turns (DialogSum's dialogues, then CNN/DM sentences until
 the count is reached), stored for one supergroup; then "/digest 10000" is sent and timed until
 the word cloud arrives. Meanwhile a ticker measures how late the event loop runs (it must stay
-responsive) and a /start in another chat is timed. The first run includes loading MiniLM.
+responsive) and a /start in another chat is timed. The bot runs as deployed: the digest starts
+after the start-up warm-up has loaded the models (and frozen the start-up objects).
 
     .venv/bin/python bench/digest_speed.py [--messages 10000] [--runs 3]
 """
@@ -63,9 +64,10 @@ async def measure(count: int, runs: int) -> dict[str, Any]:
             telegram_api_url=emulator.url,
             data_dir=Path(data_dir),
         )
-        runtime = BotRuntime(settings, warm_up=False)
+        runtime = BotRuntime(settings)  # as deployed: the background warm-up on
         await runtime.start(polling=True, poll_timeout=1)
         await emulator.polling_started.wait()
+        await runtime.warmed_up()
         group = emulator.group_chat(GROUP_ID, "Bench")
         admin = emulator.add_user(1, "Admin")
         emulator.set_member_status(GROUP_ID, 1, "creator")
@@ -122,6 +124,7 @@ async def measure(count: int, runs: int) -> dict[str, Any]:
         "first_run": results[0],
         "warm_median_seconds": statistics.median(r["seconds"] for r in warm),
         "warm_max_loop_lag": max(r["max_loop_lag"] for r in warm),
+        "max_loop_lag": max(r["max_loop_lag"] for r in results),
         "warm_max_start_reply": max(r["start_reply"] for r in warm),
         "runs": results,
         "last_digest": digest_text,
@@ -139,11 +142,11 @@ def main() -> None:
     first = report["first_run"]
     print(f"/digest over {report['messages']:,} stored messages")
     print(
-        f"first run (loads MiniLM): {first['seconds']:.2f} s; "
+        f"first run after start-up: {first['seconds']:.2f} s; "
         f"warm median: {report['warm_median_seconds']:.2f} s"
     )
     print(
-        f"event loop: worst lag {report['warm_max_loop_lag'] * 1000:.0f} ms; "
+        f"event loop: worst lag {report['max_loop_lag'] * 1000:.0f} ms over every run; "
         f"/start in another chat answered within {report['warm_max_start_reply']:.2f} s"
     )
     out = REPO / "bench" / "results" / "digest_speed.json"

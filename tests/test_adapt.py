@@ -18,8 +18,8 @@ from services.llm.adapt.serving import AdaptedModels
 from services.llm.adapt.training import (
     Adaptation,
     AdaptConfig,
-    layer_of,
     batch_backward,
+    layer_of,
     split_examples,
     stage_layers,
     summary_loss,

@@ -184,6 +184,21 @@ def test_a_written_narrative_links_its_sources_and_flags_inventions(mode: Ground
         assert invented and all(s.flagged for s in invented)
 
 
+def test_the_digest_warm_up_loads_its_models_without_asking_the_writer() -> None:
+    """Start-up digests a small chat in each language (so the first real digest loads nothing
+    after the start-up objects are frozen) and never spends a model-server call on it."""
+    import sys
+
+    executor = ModelExecutor(1, 4)
+    keywords = KeyBERTExtractor(executor)
+    writer = QuotingWriter()
+    service = DigestService(executor, keywords.backend, keywords.cache, writer=writer)
+    service.warm_up()
+    assert writer.seen == []
+    assert {"sklearn.decomposition", "wordcloud"} <= set(sys.modules)
+    assert service.digest_sync(with_chatter()).written_by == "llm" and writer.seen
+
+
 def test_ask_finds_the_messages_about_a_question_or_says_nothing() -> None:
     executor = ModelExecutor(1, 4)
     keywords = KeyBERTExtractor(executor)

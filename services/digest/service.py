@@ -30,6 +30,24 @@ MIN_MESSAGES = 3
 MIN_TOPIC_MESSAGES = 12
 """Fewer messages are one conversation: topics of a handful of lines are noise."""
 _LANGUAGE_SAMPLE_CHARS = 20_000
+_WARM_UP_CHATS = {
+    "en": (
+        "The council meets on Monday to vote on the new tram line.",
+        "Will the tram line go through the old town or along the river?",
+        "Along the river, the plan says, with six new stops.",
+        "The budget for the tram is forty million euros.",
+        "Shops in the old town worry about the building works.",
+        "The works should take two years and start in spring.",
+    ),
+    "es": (
+        "El ayuntamiento vota el lunes la nueva línea de tranvía.",
+        "¿El tranvía pasará por el casco antiguo o junto al río?",
+        "Junto al río, según el plan, con seis paradas nuevas.",
+        "El presupuesto del tranvía es de cuarenta millones de euros.",
+        "Las tiendas del casco antiguo temen las obras.",
+        "Las obras durarán dos años y empezarán en primavera.",
+    ),
+}
 
 
 class DigestService:
@@ -90,10 +108,27 @@ class DigestService:
         """A PNG of the digest's keyphrases sized by how often they came up."""
         return await self._executor.run(render_word_cloud, dict(digest.keyphrases))
 
+    def warm_up(self) -> None:
+        """Digest a small English and Spanish chat and draw its word cloud (blocking): the topic
+        model, calendar words, embeddings and fonts the first digest would load are loaded at
+        start-up, before the start-up objects are frozen out of garbage collection."""
+        for language, lines in _WARM_UP_CHATS.items():
+            messages = [
+                ChatMessage(0, number + 1, number % 3 + 1, f"User{number % 3}", 60 * number, text)
+                for number, text in enumerate(lines * 2)
+            ]
+            digest = self.digest_sync(messages, language, write=False)
+            render_word_cloud(dict(digest.keyphrases) or {language: 1})
+
     def digest_sync(
-        self, messages: list[ChatMessage], language: str = "", length: Length = Length.MEDIUM
+        self,
+        messages: list[ChatMessage],
+        language: str = "",
+        length: Length = Length.MEDIUM,
+        write: bool = True,
     ) -> ChatDigest:
-        """:meth:`digest` on the calling thread."""
+        """:meth:`digest` on the calling thread (``write``: let the writer, if any, write the
+        narrative; otherwise it is extractive)."""
         kept = [(m, clean_text(m.text)) for m in messages]
         kept = [(m, text) for m, text in kept if text.strip()]
         if len(kept) < MIN_MESSAGES:
@@ -109,8 +144,9 @@ class DigestService:
             if len(texts) >= MIN_TOPIC_MESSAGES
             else []
         )
+        writer = self._writer if write else None
         embed = None
-        if self._writer is not None:
+        if writer is not None:
             try:
                 embed = self._backends(lang).embed
             except ModelUnavailable as error:
@@ -120,7 +156,7 @@ class DigestService:
             found,
             lang,
             self._scorer,
-            self._writer,
+            writer,
             self._grounding,
             embed,
             length,
