@@ -51,7 +51,6 @@ from services.ingest.fetch import FetchPolicy, WebReader
 from services.keywords.extractor import KeyBERTExtractor
 from services.llm.adapt.serving import AdaptedModels
 from services.llm.engines import Engine, GenerationLimits, choose_engine
-from services.llm.server import ServerConfig, ServerEngine
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMAnswerer, LLMSummarizer
 from services.storage.sql import SQLStore
@@ -138,6 +137,9 @@ def build_abstractive(settings: Settings) -> Seq2SeqSummarizer:
 def build_engine(settings: Settings) -> Engine:
     """The model server when ``LLM_BASE_URL`` is set, else the in-process engine."""
     if settings.llm_base_url:
+        # Imported here: the openai client is ~26 MB the bot holds only when it has a server.
+        from services.llm.server import ServerConfig, ServerEngine
+
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
         return ServerEngine(
             ServerConfig(

@@ -62,10 +62,17 @@ class SumyRanker:
         return self._factory(language_name(text.language), text.language)
 
 
-def _with_stop_words(cls: Any) -> Callable[[str, str], Any]:
+def _with_stop_words(path: str) -> Callable[[str, str], Any]:
+    """A factory for the sumy summarizer class at ``path`` ("module:Class"), imported on first
+    use: sumy imports NLTK, ~130 MB the bot does not hold until someone asks for these."""
+
     def build(name: str, code: str) -> Any:
+        import importlib
+
         from sumy.nlp.stemmers import Stemmer
 
+        module, _, attribute = path.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
         summarizer = cls(Stemmer(name))
         summarizer.stop_words = stop_words(code)
         return summarizer
@@ -86,20 +93,14 @@ def _edmundson(name: str, code: str) -> Any:
 
 
 def sumy_rankers() -> dict[str, SumyRanker]:
-    """sumy's extractive family, by our method names."""
-    from sumy.summarizers.kl import KLSummarizer
-    from sumy.summarizers.lsa import LsaSummarizer
-    from sumy.summarizers.luhn import LuhnSummarizer
-    from sumy.summarizers.sum_basic import SumBasicSummarizer
-    from sumy.summarizers.text_rank import TextRankSummarizer
-
+    """sumy's extractive family, by our method names (nothing of sumy imported yet)."""
     return {
-        "textrank": SumyRanker(_with_stop_words(TextRankSummarizer)),
-        "lsa": SumyRanker(_with_stop_words(LsaSummarizer)),
-        "luhn": SumyRanker(_with_stop_words(LuhnSummarizer)),
+        "textrank": SumyRanker(_with_stop_words("sumy.summarizers.text_rank:TextRankSummarizer")),
+        "lsa": SumyRanker(_with_stop_words("sumy.summarizers.lsa:LsaSummarizer")),
+        "luhn": SumyRanker(_with_stop_words("sumy.summarizers.luhn:LuhnSummarizer")),
         "edmundson": EdmundsonRanker(),
-        "kl": SumyRanker(_with_stop_words(KLSummarizer)),
-        "sumbasic": SumyRanker(_with_stop_words(SumBasicSummarizer)),
+        "kl": SumyRanker(_with_stop_words("sumy.summarizers.kl:KLSummarizer")),
+        "sumbasic": SumyRanker(_with_stop_words("sumy.summarizers.sum_basic:SumBasicSummarizer")),
     }
 
 
