@@ -260,6 +260,8 @@ class LlamaCppEngine:
                 n_ctx=self._context,
                 n_threads=threads,
                 n_threads_batch=threads,
+                # Fused attention over the KV cache: +8-37 % tokens/s here (README).
+                flash_attn=True,
                 verbose=False,
             )
 
