@@ -32,11 +32,43 @@ def _json(name: str) -> Any:
 
 
 def _latency(method: str) -> list[Row]:
-    seconds = _json(f"summary_latency_{method}.json")["seconds"]["command text"]
-    return [
+    report = _json(f"summary_latency_{method}.json")
+    seconds = report["seconds"]["command text"]
+    rows = [
         (
             f"/summary 2,000 words, {method}, p50 / p90",
             f"{seconds['median']:.3f} / {seconds['p90']:.3f} s",
+        )
+    ]
+    if "hardware" in report:
+        hw = report["hardware"]
+        rows.append(
+            (
+                "  MiniLM alone vs its compute bound",
+                f"{hw['encoder_seconds']:.3f} s vs {hw['compute_bound_seconds']:.3f} s "
+                f"({hw['tokens']} tokens at {hw['peak_gflops']:.0f} GFLOP/s)",
+            )
+        )
+    return rows
+
+
+def _memory() -> list[Row]:
+    row = _json("memory.json")[0]
+    return [
+        (
+            "bot RSS idle / after en+es summary and key phrases",
+            f"{row['idle_mb']} / {row['after_mb']} MB",
+        )
+    ]
+
+
+def _adapt() -> list[Row]:
+    report = _json("adapt_memory.json")
+    return [
+        (
+            f"condensa adapt peak RSS ({report['pairs']} pairs)",
+            f"{report['peak_rss_mb']} MB (GGUF conversion child "
+            f"{report['conversion_child_peak_rss_mb']} MB)",
         )
     ]
 
@@ -171,6 +203,7 @@ def main() -> int:
             _cluster,
         ),
         ("generation", [PY, "bench/generation.py", "--tokens", "32"], None, _generation),
+        ("memory", [PY, "bench/memory.py", "--runtimes", "onnx"], None, _memory),
     ]
     if news.exists():
         steps.append(
@@ -189,6 +222,8 @@ def main() -> int:
                 _eval("eval_summary.json", "CNN/DM 100", ()),
             )
         )
+    if news.exists():
+        steps.append(("adapt memory", [PY, "bench/adapt_memory.py", "--pairs", "8"], None, _adapt))
     if digest_data.exists():
         steps.append(
             (

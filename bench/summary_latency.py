@@ -44,6 +44,47 @@ def sample_text(words: int) -> str:
     return " ".join(cut)
 
 
+def encoder_against_the_hardware(text: str) -> dict[str, float]:
+    """The MiniLM encoder alone on ``text``'s sentences (best of 5, warm) beside its compute
+    bound: 2 x 10.6 M FLOPs per token (its weights outside the embedding table) over this CPU's
+    peak, measured now as the best of 10 NumPy fp32 2,048-square matrix products."""
+    import numpy as np
+
+    from services.embeddings.backends import keyword_backend
+    from services.embeddings.onnx import MAX_TOKENS
+    from services.summarize.prepared import prepare_text
+
+    square = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    best = min(_timed(lambda: square @ square) for _ in range(10))
+    peak = 2 * 2048**3 / best
+    sentences = prepare_text(text).sentences
+    backend = keyword_backend("minilm")
+    backend.embed(sentences)
+    encode = min(_timed(lambda: backend.embed(sentences)) for _ in range(5))
+    from tokenizers import Tokenizer
+
+    from services.embeddings.models import minilm_path
+
+    tokenizer = Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokens = sum(len(e.ids) for e in tokenizer.encode_batch(sentences))
+    bound = 2 * 10.6e6 * tokens / peak
+    return {
+        "sentences": len(sentences),
+        "tokens": tokens,
+        "peak_gflops": peak / 1e9,
+        "encoder_seconds": encode,
+        "compute_bound_seconds": bound,
+    }
+
+
+def _timed(work: object) -> float:
+    started = time.perf_counter()
+    work()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
 def answered(emulator: BotAPIEmulator, chat: dict[str, object], sent: dict[str, object]) -> bool:
     """Whether the bot's placeholder replying to ``sent`` has become the summary."""
     return any(
@@ -119,6 +160,8 @@ def main() -> None:
     parser.add_argument("--method", default="", help="summary method (default: the default)")
     args = parser.parse_args()
     report = asyncio.run(measure(args.runs, args.words, args.method))
+    if args.method in ("", "embedding"):
+        report["hardware"] = encoder_against_the_hardware(sample_text(args.words))
     print(
         f"/summary on a {report['words']}-word text, {report['runs']} runs each "
         f"(last reply: {report['heading_of_last_reply']})"
@@ -128,6 +171,14 @@ def main() -> None:
         print(
             f"{label:<16} {numbers['median']:>9.3f} {numbers['p90']:>7.3f} "
             f"{numbers['min']:>7.3f} {numbers['max']:>7.3f} {numbers['first_request']:>7.3f}"
+        )
+    if "hardware" in report:
+        hw = report["hardware"]
+        print(
+            f"MiniLM alone: {hw['encoder_seconds']:.3f} s for {hw['sentences']} sentences, "
+            f"{hw['tokens']} tokens; compute bound {hw['compute_bound_seconds']:.3f} s at this "
+            f"CPU's measured {hw['peak_gflops']:.0f} GFLOP/s fp32 "
+            f"({hw['compute_bound_seconds'] / hw['encoder_seconds']:.0%} of it reached)"
         )
     out = REPO / "bench" / "results" / f"summary_latency_{args.method or 'default'}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
