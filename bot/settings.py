@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("webhook_url", "llm_base_url", mode="before")
+    @field_validator("webhook_url", "llm_base_url", "derived_models_dir", mode="before")
     @classmethod
     def _empty_url_is_none(cls, value: object) -> object:
         return None if value == "" else value
