@@ -167,19 +167,19 @@ def main() -> int:
     steps: list[tuple[str, list[str], Path | None, Callable[[], list[Row]]]] = [
         (
             "summary latency",
-            [PY, "bench/summary_latency.py", "--runs", "10"],
+            [PY, "bench/summary_latency.py", "--runs", "8"],
             None,
             lambda: _latency("default"),
         ),
         (
             "summary latency (lexrank)",
-            [PY, "bench/summary_latency.py", "--runs", "10", "--method", "lexrank"],
+            [PY, "bench/summary_latency.py", "--runs", "8", "--method", "lexrank"],
             None,
             lambda: _latency("lexrank"),
         ),
         (
             "summary speed",
-            [PY, "bench/summary_speed.py", "--sizes", "100,400,1600", "--repeat", "1"],
+            [PY, "bench/summary_speed.py", "--sizes", "100,800", "--repeat", "1"],
             None,
             _speed,
         ),
@@ -209,7 +209,7 @@ def main() -> int:
         steps.append(
             (
                 "keywords quality",
-                [PY, "bench/keywords_quality.py", "--limit", "50"],
+                [PY, "bench/keywords_quality.py", "--limit", "30"],
                 None,
                 _keywords,
             )
