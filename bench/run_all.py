@@ -179,7 +179,7 @@ def main() -> int:
         ),
         (
             "summary speed",
-            [PY, "bench/summary_speed.py", "--sizes", "100,800", "--repeat", "1"],
+            [PY, "bench/summary_speed.py", "--sizes", "100,400,1000", "--repeat", "1"],
             None,
             _speed,
         ),
