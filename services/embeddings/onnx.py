@@ -15,13 +15,12 @@ import hashlib
 import importlib.util
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from services.core.child import ChildFailed, run_module
 from services.core.errors import ModelUnavailable
 from services.embeddings.models import MINILM, derived_models_dir, minilm_path
 
@@ -61,21 +60,10 @@ def int8_compute_model(source: Path | None = None, cache: Path | None = None) ->
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         logger.info("building the int8 MiniLM once into %s (about 10 s)", target)
-        subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "services.embeddings.quantize", str(source), str(partial)],
-            check=True,
-            capture_output=True,
-            timeout=600,
-            cwd=Path(__file__).resolve().parents[2],
-        )
+        run_module("services.embeddings.quantize", str(source), str(partial), timeout=600)
         partial.replace(target)  # atomic: workers building at once each install a whole file
-    except (OSError, subprocess.SubprocessError) as error:
-        detail = getattr(error, "stderr", b"") or b""
-        logger.warning(
-            "could not build the int8 MiniLM (%s %s); using the shipped export",
-            error,
-            detail.decode(errors="replace")[-300:],
-        )
+    except (OSError, ChildFailed) as error:
+        logger.warning("could not build the int8 MiniLM (%s); using the shipped export", error)
         partial.unlink(missing_ok=True)
         return source
     return target

@@ -6,14 +6,13 @@ import importlib.util
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from services.core.child import ChildFailed, run_module
 from services.core.errors import ModelUnavailable
 from services.core.types import Prompt
 
@@ -134,22 +133,13 @@ class TransformersEngine:
         # would otherwise stay in this process's heap after the conversion (~0.5 GB).
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         try:
-            subprocess.run(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "services.llm.convert", str(gguf), str(partial)],
-                check=True,
-                capture_output=True,
-                timeout=900,
-                cwd=Path(__file__).resolve().parents[2],
-            )
+            run_module("services.llm.convert", str(gguf), str(partial), timeout=900)
             partial.rename(target)
-        except (OSError, subprocess.SubprocessError) as exc:
-            detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace")[-300:]
+        except (OSError, ChildFailed) as exc:
             shutil.rmtree(partial, ignore_errors=True)
             if (target / "config.json").is_file():  # another process converted it meanwhile
                 return str(target)
-            raise ModelUnavailable(
-                SHIPPED_MODEL, f"cannot convert the GGUF file: {exc} {detail}"
-            ) from exc
+            raise ModelUnavailable(SHIPPED_MODEL, f"cannot convert the GGUF file: {exc}") from exc
         return str(target)
 
     @classmethod
