@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 import asyncpg  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
-from bench.load import burst, outcome, peak_rss_mb, percentile  # noqa: E402
+from bench.load import bot_env, burst, outcome, peak_rss_mb, percentile  # noqa: E402
 from bench.summary_latency import sample_text  # noqa: E402
 from playground.api import BotAPIEmulator  # noqa: E402
 from services.storage.crypto import encode_key, new_key  # noqa: E402
@@ -150,19 +150,8 @@ async def drop_prefix(prefix: str) -> None:
 
 
 def base_env(emulator: BotAPIEmulator, data: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    env.update(
-        {
-            "TELEGRAM_BOT_TOKEN": emulator.token,
-            "TELEGRAM_API_URL": emulator.url,
-            "DATA_DIR": data,
-            "LOG_LEVEL": "INFO",
-            "PYTHONPATH": str(REPO),
-            "STORAGE_KEY": encode_key(new_key()),
-            **extra,
-        }
-    )
-    return env
+    """``bot_env`` with a fresh storage key (every process of one deployment gets the same)."""
+    return bot_env(emulator, data, LOG_LEVEL="INFO", STORAGE_KEY=encode_key(new_key()), **extra)
 
 
 async def scale_run(

@@ -37,6 +37,21 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def bot_env(emulator: BotAPIEmulator, data_dir: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``python -m bot`` driven by ``emulator``: this one's, without any
+    Telegram or webhook setting it may carry, plus the emulator, ``data_dir`` and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=emulator.token,
+        TELEGRAM_API_URL=emulator.url,
+        DATA_DIR=data_dir,
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(REPO),
+    )
+    env.update(extra)
+    return env
+
+
 def final_outcome(text: str) -> str | None:
     """What a message the bot sent or edited says: the summary, "busy", or not yet."""
     if "busy" in text:
@@ -112,18 +127,13 @@ async def main(bursts: list[int], words: int, patience: float) -> list[dict[str,
     await emulator.start()
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-        env.update(
-            {
-                "TELEGRAM_BOT_TOKEN": emulator.token,
-                "TELEGRAM_API_URL": emulator.url,
-                "DATA_DIR": data_dir,
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(REPO),
-            }
-        )
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=data_dir, env=env, stdout=asyncio.subprocess.DEVNULL
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=data_dir,
+            env=bot_env(emulator, data_dir),
+            stdout=asyncio.subprocess.DEVNULL,
         )
         try:
             await asyncio.wait_for(emulator.polling_started.wait(), 120)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.load import bot_env  # noqa: E402
 from bench.summary_latency import sample_text  # noqa: E402
 from playground.api import BotAPIEmulator  # noqa: E402
 
@@ -71,15 +71,7 @@ async def measure(runtime: str) -> dict[str, Any]:
     emulator = BotAPIEmulator()
     await emulator.start()
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-        env.update(
-            TELEGRAM_BOT_TOKEN=emulator.token,
-            TELEGRAM_API_URL=emulator.url,
-            DATA_DIR=data_dir,
-            LOG_LEVEL="INFO",
-            PYTHONPATH=str(REPO),
-            EMBEDDINGS_RUNTIME=runtime,
-        )
+        env = bot_env(emulator, data_dir, LOG_LEVEL="INFO", EMBEDDINGS_RUNTIME=runtime)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
