@@ -307,7 +307,7 @@ class Adaptation:
                     optimizer.load_state_dict(saved["optimizer"])
                     schedule.load_state_dict(saved["schedule"])
                 for epoch in range(first_epoch, epochs):
-                    loss = self._train_epoch(model, tokenizer, batches, optimizer, schedule)
+                    loss = self._train_epoch(model, batches, optimizer, schedule)
                     engine = TransformersEngine.from_loaded(model, tokenizer, "training")
                     model.eval()
                     score = self._evaluate(engine, validation, f"trial {number}")[METRIC]["mean"]
@@ -348,7 +348,6 @@ class Adaptation:
     def _train_epoch(
         self,
         model: Any,
-        tokenizer: Any,
         batches: list[tuple[list[int], list[int]]],
         optimizer: Any,
         schedule: Any,
