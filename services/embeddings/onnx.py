@@ -69,6 +69,19 @@ def int8_compute_model(source: Path | None = None, cache: Path | None = None) ->
     return target
 
 
+def minilm_tokenizer(path: Path | None = None) -> Any:
+    """MiniLM's tokenizer (``tokenizer.json`` at ``path``, default the shipped one) as the
+    encoder runs it: no padding, truncated at ``MAX_TOKENS``."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelUnavailable(MINILM, "install onnxruntime and tokenizers") from exc
+    tokenizer = Tokenizer.from_file(str(path or minilm_path() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
 class OnnxMiniLMBackend:
     """The ``EmbeddingBackend`` "minilm" on ONNX Runtime (int8).
 
@@ -85,12 +98,9 @@ class OnnxMiniLMBackend:
     ) -> None:
         try:
             import onnxruntime as ort
-            from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelUnavailable(MINILM, "install onnxruntime and tokenizers") from exc
-        self._tokenizer = Tokenizer.from_file(str(tokenizer or minilm_path() / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer = minilm_tokenizer(tokenizer)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
