@@ -151,7 +151,11 @@ def build_engine(settings: Settings) -> Engine:
             )
         )
     return choose_engine(
-        settings.llm_engine, settings.llm_model, settings.llm_cache_dir, settings.model_downloads
+        settings.llm_engine,
+        settings.llm_model,
+        settings.llm_cache_dir,
+        settings.model_downloads,
+        dtype=settings.llm_dtype,
     )
 
 

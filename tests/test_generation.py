@@ -17,6 +17,7 @@ from services.llm.engines import (
     TransformersEngine,
     chat_messages,
     choose_engine,
+    inference_dtype,
     plain_prompt,
 )
 from services.llm.service import GenerationService
@@ -113,6 +114,28 @@ async def test_llm_summaries_through_the_summary_service(tiny_gpt2: Path, tmp_pa
     assert "llm" in service.methods()
     summary = await service.summarize(ENGLISH_ARTICLE, SummaryOptions(method="llm"))
     assert summary.method == "llm" and summary.sentences
+
+
+def test_bfloat16_only_where_the_cpu_multiplies_it_natively() -> None:
+    assert inference_dtype("auto", frozenset({"avx2", "avx512f", "avx512_bf16"})) == "bfloat16"
+    assert inference_dtype("auto", frozenset({"avx2", "amx_bf16"})) == "bfloat16"
+    assert inference_dtype("auto", frozenset({"avx2", "f16c", "fma"})) == "float32"
+    assert inference_dtype("float32", frozenset({"avx512_bf16"})) == "float32"
+    with pytest.raises(ValueError, match="dtype"):
+        inference_dtype("float16")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_engine_loads_weights_in_the_chosen_dtype(
+    tiny_gpt2: Path, tmp_path: Path, dtype: str
+) -> None:
+    import torch
+
+    engine = TransformersEngine(str(tiny_gpt2), tmp_path, dtype=dtype)
+    model, _ = engine.loaded()
+    assert {p.dtype for p in model.parameters()} == {getattr(torch, dtype)}
+    text = "".join(engine.stream(Prompt("The council", instruct=False), 8, 0.0, threading.Event()))
+    assert engine.count_tokens(text) >= 4, "it generates in that dtype"
 
 
 @pytest.mark.skipif(

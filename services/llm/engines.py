@@ -19,6 +19,35 @@ from services.core.types import Prompt
 logger = logging.getLogger(__name__)
 SHIPPED_MODEL = "smollm2"
 SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DTYPES = ("auto", "float32", "bfloat16")
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags (Linux's ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def inference_dtype(name: str, flags: frozenset[str] | None = None) -> str:
+    """The weights' type for generation: ``name``, or for "auto" bfloat16 where the CPU
+    multiplies bfloat16 natively (AVX512-BF16 or AMX) and float32 elsewhere, where bfloat16
+    is emulated. On SmolLM2-135M (2 vCPUs with AVX512-BF16) bfloat16 decoded 26.5 tokens/s
+    against 17.1 in float32 and read a 1,024-token prompt in 1.1 s against 2.2, perplexity
+    26.36 against 26.35 (README "Generation"); float16 decoded faster still (39) but read
+    prompts 3.7 times slower than float32."""
+    if name not in DTYPES:
+        raise ValueError(f"the model dtype must be one of {DTYPES}, not {name!r}")
+    if name != "auto":
+        return name
+    native = NATIVE_BF16_FLAGS & (cpu_flags() if flags is None else flags)
+    return "bfloat16" if native else "float32"
 
 
 def shipped_gguf() -> Path:
@@ -82,14 +111,18 @@ class TransformersEngine:
         model: ``"smollm2"`` (the shipped GGUF), a hub id, or a local directory.
         cache_dir: where converted and downloaded models are kept (under ``DATA_DIR``).
         allow_downloads: let transformers fetch a hub model that is not on disk.
+        dtype: the weights' type (:func:`inference_dtype`); training loads "float32".
     """
 
     name = "transformers"
 
-    def __init__(self, model: str, cache_dir: Path, allow_downloads: bool = False) -> None:
+    def __init__(
+        self, model: str, cache_dir: Path, allow_downloads: bool = False, dtype: str = "auto"
+    ) -> None:
         self.model_name = model
         self._cache_dir = cache_dir
         self._allow_downloads = allow_downloads
+        self.dtype = inference_dtype(dtype)
         self._lock = threading.Lock()
         self._tokenizer: Any = None
         self._model: Any = None
@@ -117,8 +150,12 @@ class TransformersEngine:
                     "cache_dir": str(self._cache_dir / "hub"),
                 }
             try:
+                import torch
+
                 self._tokenizer = AutoTokenizer.from_pretrained(source, **options)
-                self._model = AutoModelForCausalLM.from_pretrained(source, **options)
+                self._model = AutoModelForCausalLM.from_pretrained(
+                    source, dtype=getattr(torch, self.dtype), **options
+                )
             except (OSError, ValueError) as exc:
                 raise ModelUnavailable(self.model_name, f"cannot load it: {exc}") from exc
             self._model.eval()
@@ -300,6 +337,7 @@ def choose_engine(
     cache_dir: Path,
     allow_downloads: bool = False,
     llama_available: Callable[[], bool] = llama_cpp_available,
+    dtype: str = "auto",
 ) -> Engine:
     """The engine the settings ask for, falling back to the other with a clear log line.
 
@@ -324,4 +362,4 @@ def choose_engine(
             else (f"{model!r} is not a GGUF file")
         )
         logger.warning("LLM_ENGINE=llama.cpp but %s; using transformers instead", reason)
-    return TransformersEngine(model, cache_dir, allow_downloads)
+    return TransformersEngine(model, cache_dir, allow_downloads, dtype)

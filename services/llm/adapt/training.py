@@ -151,7 +151,8 @@ class Adaptation:
         deadline = started + 60 * self.config.budget_minutes
         self.directory.mkdir(parents=True, exist_ok=True)
         self._say(f"1/5 base model: {self.config.base} (language: {self.config.language})")
-        engine = TransformersEngine(self.config.base, self._models_dir)
+        # Trained in float32 (bfloat16 weights would lose the small updates).
+        engine = TransformersEngine(self.config.base, self._models_dir, dtype="float32")
         model, tokenizer = engine.loaded()
         train, validation = split_examples(
             examples, self.config.validation_share, self.config.seed
@@ -192,8 +193,11 @@ class Adaptation:
         del engine, model  # the saved model is loaded next: never two copies in memory
         gc.collect()
         self._say(f"5/5 scoring the saved model ({saved}) on the validation split")
+        # In float32 like the base model, so the two scores differ only by the training.
         after = self._evaluate(
-            TransformersEngine(str(saved), self._models_dir), validation, "adapted model"
+            TransformersEngine(str(saved), self._models_dir, dtype="float32"),
+            validation,
+            "adapted model",
         )
         report = self._report(
             before, after, trials, best_trial, len(train), len(validation), started
