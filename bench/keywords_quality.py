@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from services.core.executor import ModelExecutor  # noqa: E402
+from services.embeddings.cache import EmbeddingCache  # noqa: E402
 from services.evaluation.data import load_keyphrase_examples  # noqa: E402
 from services.evaluation.keyphrases import keyphrase_report  # noqa: E402
 from services.keywords.extractor import KeyBERTExtractor  # noqa: E402
@@ -74,9 +75,11 @@ def ours(model: str, max_candidates: int = 30) -> Callable[[str, str], list[str]
     executor = ModelExecutor(1, 1)
 
     def extract(text: str, language: str) -> list[str]:
-        # A fresh extractor per document: its phrase-embedding cache must not carry answers
-        # from one document to the next (the model itself stays loaded, as for the others).
-        extractor = KeyBERTExtractor(executor, models={"*": model}, max_candidates=max_candidates)
+        # A fresh extractor and embedding cache per document: no embedding carries over from
+        # one document to the next (the model itself stays loaded, as for the others).
+        extractor = KeyBERTExtractor(
+            executor, models={"*": model}, max_candidates=max_candidates, cache=EmbeddingCache()
+        )
         result = asyncio.run(extractor.extract(text, 10, language))
         return [k.phrase for k in result.keyphrases]
 

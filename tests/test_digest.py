@@ -25,9 +25,10 @@ from services.core.types import ChatDigest, ChatMessage, Topic
 from services.digest.service import DigestService, drop_enclosed
 from services.digest.topics import find_topics, npmi_coherence
 from services.digest.wordcloud import render_word_cloud
+from services.embeddings.cache import EmbeddingCache
 from services.ingest.chat_export import bot_api_chat_id, flatten_text, parse_export
 from services.keywords.candidates import candidate_counts, top_candidates
-from services.keywords.extractor import KeyBERTExtractor, PhraseEmbeddingCache
+from services.keywords.extractor import KeyBERTExtractor
 from services.storage.sqlite import MIGRATIONS, SQLiteStore
 from services.text.lexicon import keyword_stop_words, stemmer
 from tests.chat_samples import CHESS, GARDEN, two_topic_chat
@@ -79,13 +80,13 @@ class CountingBackend:
 
 def test_the_phrase_cache_embeds_each_phrase_once_and_stays_bounded() -> None:
     backend = CountingBackend()
-    cache = PhraseEmbeddingCache(capacity=3)
-    first = cache.embed(backend, ["ab", "abc", "ab"])
+    cache = EmbeddingCache(capacity=3)
+    first = cache.embed_phrases(backend, ["ab", "abc", "ab"])
     assert first.shape == (3, 2) and first[0, 0] == 2 and first[2, 0] == 2
-    cache.embed(backend, ["abc", "abcd"])
+    cache.embed_phrases(backend, ["abc", "abcd"])
     assert backend.calls == [["ab", "abc"], ["abcd"]]
-    cache.embed(backend, ["x", "y"])  # evicts the least recently used
-    cache.embed(backend, ["ab"])
+    cache.embed_phrases(backend, ["x", "y"])  # evicts the least recently used
+    cache.embed_phrases(backend, ["ab"])
     assert backend.calls[-1] == ["ab"]
 
 

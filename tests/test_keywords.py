@@ -108,3 +108,55 @@ def test_the_int8_compute_minilm_is_built_once_and_falls_back_when_it_cannot_be(
         assert int8_compute_model(broken, cache=tmp_path) == broken
     assert "could not build the int8 MiniLM" in caplog.text
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+class CountingEncoder:
+    """The real MiniLM, counting the texts it is asked to embed."""
+
+    name = "minilm"
+
+    def __init__(self) -> None:
+        from services.embeddings.backends import keyword_backend
+
+        self._inner = keyword_backend("minilm")
+        self.embedded: list[str] = []
+
+    def embed(self, documents: list[str], verbose: bool = False) -> np.ndarray:
+        self.embedded += documents
+        return np.asarray(self._inner.embed(documents))
+
+    def embed_phrases(self, phrases: list[str]) -> np.ndarray:
+        self.embedded += phrases
+        return np.asarray(self._inner.embed_phrases(phrases))
+
+
+def test_the_embedding_cache_keeps_vectors_not_text_and_tells_passages_from_phrases() -> None:
+    from services.embeddings.cache import EmbeddingCache
+
+    encoder, cache = CountingEncoder(), EmbeddingCache(capacity=4)
+    first = cache.embed(encoder, ["The tram opens in May.", "Buses run at night."])
+    again = cache.embed(encoder, ["Buses run at night.", "The tram opens in May."])
+    assert np.array_equal(first[::-1], again) and len(encoder.embedded) == 2
+    cache.embed_phrases(encoder, ["The tram opens in May."])  # a query is another entry
+    assert len(encoder.embedded) == 3 and len(cache) == 3
+    assert not any("tram" in repr(key) for key in cache._vectors), "only digests are kept"  # noqa: SLF001
+    cache.embed(encoder, ["one", "two", "three"])
+    assert len(cache) == 4, "bounded"
+    assert cache.embed(encoder, []).shape[0] == 0
+
+
+def test_a_second_summary_of_the_same_text_does_not_run_the_encoder_again() -> None:
+    from services.embeddings.cache import embedding_cache
+    from services.summarize.learned.ranker import LearnedRanker, ShippedHeads
+    from services.summarize.prepared import prepare_text
+    from services.summarize.rankers.embedding import EmbeddingRanker
+
+    encoder = CountingEncoder()
+    embedding_cache().clear()
+    prepared = prepare_text(ENGLISH_ARTICLE, "en")
+    chosen = EmbeddingRanker(backend=lambda: encoder).select(prepared, 3)
+    assert sorted(encoder.embedded) == sorted(set(prepared.sentences))
+    assert EmbeddingRanker(backend=lambda: encoder).select(prepared, 3) == chosen
+    learned = LearnedRanker(ShippedHeads(), backends=lambda name: encoder)
+    assert len(learned.select(prepared, 3)) == 3
+    assert sorted(encoder.embedded) == sorted(set(prepared.sentences)), "embedded once in all"

@@ -17,9 +17,9 @@ from services.digest.narrative import Scorer, Writer, build_narrative
 from services.digest.phrases import MergedPhrases, calendar_words, specificity
 from services.digest.topics import find_topics
 from services.digest.wordcloud import render_word_cloud
+from services.embeddings.cache import EmbeddingCache, embedding_cache
 from services.grounding.align import GroundingMode
 from services.keywords.candidates import prior_weight
-from services.keywords.extractor import PhraseEmbeddingCache
 from services.summarize.rankers.centrality import mmr_select
 from services.text.language import detect_language
 from services.text.lexicon import keyword_stop_words
@@ -78,7 +78,7 @@ class DigestService:
         self,
         executor: ModelExecutor,
         backends: Callable[[str], EmbeddingBackend],
-        cache: PhraseEmbeddingCache | None = None,
+        cache: EmbeddingCache | None = None,
         top_n: int = 10,
         max_candidates: int = 300,
         topic_method: str = "nmf",
@@ -90,7 +90,7 @@ class DigestService:
     ) -> None:
         self._executor = executor
         self._backends = backends
-        self._cache = cache or PhraseEmbeddingCache()
+        self._cache = cache if cache is not None else embedding_cache()
         self._top_n = top_n
         self._max_candidates = max_candidates
         self._topic_method = topic_method
@@ -194,7 +194,7 @@ class DigestService:
         pool = sorted(repeated, key=lambda p: (-weight[p], p))[: self._max_candidates]
         if not pool:
             return []
-        vectors = self._cache.embed(self._backends(language), pool)
+        vectors = self._cache.embed_phrases(self._backends(language), pool)
         counts = np.array([repeated[p] for p in pool], dtype=np.float64)
         centre = (vectors * counts[:, None]).sum(axis=0)
         centre /= np.linalg.norm(centre) or 1.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -12,6 +10,7 @@ from services.core.errors import EmptyInput, InputTooLarge
 from services.core.executor import ModelExecutor
 from services.core.protocols import EmbeddingBackend
 from services.core.types import Keyphrase, KeywordResult
+from services.embeddings.cache import EmbeddingCache, embedding_cache
 from services.keywords.candidates import candidate_counts, top_candidates
 from services.keywords.diversify import max_sum, mmr
 from services.text.language import detect_language
@@ -21,35 +20,6 @@ from services.text.splitting import clean_text, tokenize_words
 MIN_WORDS = 5
 DEFAULT_MODELS: Mapping[str, str] = {"en": "minilm", "es": "e5", "*": "e5"}
 """Embedding model per language, chosen by F1@10 on the development sets (README)."""
-
-
-class PhraseEmbeddingCache:
-    """A bounded LRU cache of phrase embeddings per backend: chat digests and related
-    documents repeat their phrases, and each embedding costs a model call."""
-
-    def __init__(self, capacity: int = 50_000) -> None:
-        self._capacity = capacity
-        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def embed(self, backend: EmbeddingBackend, phrases: list[str]) -> np.ndarray:
-        """Embeddings of ``phrases`` (rows in order), computing only the missing ones."""
-        with self._lock:
-            missing = [p for p in dict.fromkeys(phrases) if (backend.name, p) not in self._vectors]
-        if missing:
-            fresh = np.asarray(backend.embed_phrases(missing), dtype=np.float32)
-            with self._lock:
-                for phrase, vector in zip(missing, fresh, strict=True):
-                    self._vectors[(backend.name, phrase)] = vector
-                while len(self._vectors) > self._capacity:
-                    self._vectors.popitem(last=False)
-        with self._lock:
-            rows = []
-            for phrase in phrases:
-                key = (backend.name, phrase)
-                self._vectors.move_to_end(key)
-                rows.append(self._vectors[key])
-        return np.vstack(rows)
 
 
 class KeyBERTExtractor:
@@ -62,6 +32,7 @@ class KeyBERTExtractor:
         models: embedding backend per language ("minilm" or "e5"; "*" for the others).
         max_candidates: candidates embedded per text, the most frequent first.
         diversification: "mmr" (default) or "maxsum" (KeyBERT's Max Sum Distance).
+        cache: the embedding cache (default: the process's, shared with summaries).
     """
 
     def __init__(
@@ -72,6 +43,7 @@ class KeyBERTExtractor:
         models: Mapping[str, str] | None = None,
         max_candidates: int = 30,
         diversification: str = "mmr",
+        cache: EmbeddingCache | None = None,
     ):
         if diversification not in ("mmr", "maxsum"):
             raise ValueError(f"diversification must be 'mmr' or 'maxsum', not {diversification!r}")
@@ -81,7 +53,7 @@ class KeyBERTExtractor:
         self._models = dict(models or DEFAULT_MODELS)
         self._max_candidates = max_candidates
         self._diversification = diversification
-        self.cache = PhraseEmbeddingCache()
+        self.cache = cache if cache is not None else embedding_cache()
 
     def model_name(self, language: str) -> str:
         """The embedding backend used for ``language``."""
@@ -100,7 +72,7 @@ class KeyBERTExtractor:
 
     def embed_phrases(self, phrases: list[str], language: str) -> np.ndarray:
         """Cached unit-length embeddings of ``phrases`` with ``language``'s model (blocking)."""
-        return self.cache.embed(self.backend(language), phrases)
+        return self.cache.embed_phrases(self.backend(language), phrases)
 
     async def extract(self, text: str, top_n: int = 10, language: str = "") -> KeywordResult:
         """Return up to ``top_n`` keyphrases of ``text``, best first."""
@@ -121,8 +93,11 @@ class KeyBERTExtractor:
         backend = self.backend(language)
         # KeyBERT's recipe without its CountVectorizer, which would re-tokenize the candidates
         # and only ever match single words.
-        document_vector = backend.embed([text])
-        candidate_vectors = self.cache.embed(backend, candidates)
+        # The document in one pass, as KeyBERT does (an encoder reads its first 256 tokens).
+        # The words-weighted mean of its sentences' embeddings would cover a long text whole
+        # and reuse a summary's, but scored 1.4 F1@10 lower on Inspec's longest abstracts.
+        document_vector = self.cache.embed(backend, [text])
+        candidate_vectors = self.cache.embed_phrases(backend, candidates)
         count = min(top_n, len(candidates))
         if self._diversification == "maxsum":
             pairs = max_sum(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -306,7 +307,11 @@ def build_summary_service(
 
 
 def _encoder_for_language(language: str) -> Callable[[list[str]], Any]:
-    """The shipped sentence encoder for ``language`` (MiniLM for English, e5 otherwise)."""
+    """The shipped sentence encoder for ``language`` (MiniLM for English, e5 otherwise),
+    through the process's embedding cache (the source's sentences were often just embedded
+    by an extractive summary of the same text)."""
     from services.embeddings.backends import keyword_backend
+    from services.embeddings.cache import embedding_cache
 
-    return keyword_backend("minilm" if language == "en" else "e5").embed
+    backend = keyword_backend("minilm" if language == "en" else "e5")
+    return functools.partial(embedding_cache().embed, backend)

@@ -74,7 +74,9 @@ class LearnedRanker:
     def scores(self, text: PreparedText) -> np.ndarray:
         """The head's score of every sentence (blocking: runs the encoder)."""
         head = self._heads(text.language, is_conversation(text.sentences))
-        vectors = np.asarray(self._backends(head.encoder).embed(text.sentences))
+        from services.embeddings.cache import embedding_cache
+
+        vectors = embedding_cache().embed(self._backends(head.encoder), text.sentences)
         return head.scores(head_inputs(text, vectors))
 
     def select(self, text: PreparedText, count: int) -> list[int]:

@@ -36,9 +36,10 @@ class EmbeddingRanker:
 
     def _embeddings(self, sentences: list[str]) -> Any:
         from services.embeddings.backends import keyword_backend
+        from services.embeddings.cache import embedding_cache
 
         backend = self._backend() if self._backend is not None else keyword_backend("minilm")
-        return backend.embed(sentences)
+        return embedding_cache().embed(backend, sentences)
 
     def similarity(self, text: PreparedText, vectors: Any = None) -> Any:
         """The mixed similarity matrix (TF-IDF only when the model is unavailable).
