@@ -134,8 +134,24 @@ def test_the_engine_loads_weights_in_the_chosen_dtype(
     engine = TransformersEngine(str(tiny_gpt2), tmp_path, dtype=dtype)
     model, _ = engine.loaded()
     assert {p.dtype for p in model.parameters()} == {getattr(torch, dtype)}
-    text = "".join(engine.stream(Prompt("The council", instruct=False), 8, 0.0, threading.Event()))
+    # Which kernels each forward ran on: oneDNN for the prompt, PyTorch's own for each
+    # one-token step in bfloat16; float32 is left alone.
+    seen: list[tuple[int, bool]] = []
+    first_projection = model.transformer.h[0].attn.c_attn  # GPT-2's first matrix product
+    first_projection.register_forward_hook(
+        lambda module, args, output: seen.append(
+            (args[0].shape[-2], torch._C._get_mkldnn_enabled())
+        )
+    )
+    text = "".join(
+        engine.stream(Prompt("The council met", instruct=False), 8, 0.0, threading.Event())
+    )
     assert engine.count_tokens(text) >= 4, "it generates in that dtype"
+    prompt_steps = [enabled for length, enabled in seen if length > 1]
+    decode_steps = [enabled for length, enabled in seen if length == 1]
+    assert prompt_steps == [True] and len(decode_steps) >= 3
+    assert set(decode_steps) == ({False} if dtype == "bfloat16" else {True})
+    assert torch._C._get_mkldnn_enabled(), "restored after every forward"
 
 
 @pytest.mark.skipif(
