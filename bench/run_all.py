@@ -42,7 +42,7 @@ def _latency(method: str) -> list[Row]:
     ]
     again = report["seconds"].get("same text again")
     if again:
-        rows.append(("  the same text again (embedding cache)", f"{again['median']:.3f} s p50"))
+        rows.append(("  the same text again", f"{again['median']:.3f} s p50"))
     if "hardware" in report:
         hw = report["hardware"]
         rows.append(
