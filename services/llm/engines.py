@@ -38,10 +38,10 @@ def cpu_flags() -> frozenset[str]:
 def inference_dtype(name: str, flags: frozenset[str] | None = None) -> str:
     """The weights' type for generation: ``name``, or for "auto" bfloat16 where the CPU
     multiplies bfloat16 natively (AVX512-BF16 or AMX) and float32 elsewhere, where bfloat16
-    is emulated. On SmolLM2-135M (2 vCPUs with AVX512-BF16) bfloat16 decoded 26.5 tokens/s
-    against 17.1 in float32 and read a 1,024-token prompt in 1.1 s against 2.2, perplexity
-    26.36 against 26.35 (README "Generation"); float16 decoded faster still (39) but read
-    prompts 3.7 times slower than float32."""
+    is emulated. On SmolLM2-135M (2 vCPUs with AVX512-BF16) bfloat16 decoded 33-38 tokens/s
+    (with :func:`decode_one_token_without_onednn`) against 17 in float32 and read a 1,024-token
+    prompt in 1.1-1.35 s against 2.2, perplexity 26.36 against 26.35 (README "Generation");
+    float16 read prompts 3.7 times slower than float32."""
     if name not in DTYPES:
         raise ValueError(f"the model dtype must be one of {DTYPES}, not {name!r}")
     if name != "auto":
