@@ -47,6 +47,13 @@ SPANISH_ARTICLE = (
 )
 
 
+def long_article(copies: int) -> str:
+    """``copies`` of the English article whose sentences all differ (the embedding cache
+    embeds a repeated sentence once, so plain copies would cost no more than one): seconds of
+    MiniLM work at 30 copies."""
+    return " ".join(ENGLISH_ARTICLE.replace(". ", f" (copy {i}). ") for i in range(copies))
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting leaks in from the developer's environment or a ``.env`` file."""

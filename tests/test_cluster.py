@@ -39,7 +39,7 @@ from handlers.deps import LocalCoordination
 from playground.api import BotAPIEmulator
 from services.storage.crypto import MasterKey, encode_key, new_key
 from services.storage.postgres import PostgresStore
-from tests.conftest import ENGLISH_ARTICLE
+from tests.conftest import ENGLISH_ARTICLE, long_article
 from tests.test_delivery import bot_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -524,7 +524,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_chat_answered_once(
     await asyncio.wait_for(emulator.polling_started.wait(), 60)
     user = emulator.add_user(41, "Finn", "en")
     chat = emulator.private_chat(user)
-    long_text = " ".join([ENGLISH_ARTICLE] * 30)  # seconds of MiniLM work
+    long_text = long_article(30)  # seconds of MiniLM work
     await emulator.send_text(chat, user, "/summary " + long_text)
     await emulator.wait_until(
         lambda: [m for m in emulator.bot_messages(chat["id"]) if m["text"].startswith("⏳")],

@@ -23,7 +23,7 @@ from services.core.errors import Busy
 from services.core.executor import ModelExecutor
 from services.keywords.extractor import KeyBERTExtractor
 from services.summarize.service import build_summary_service
-from tests.conftest import ENGLISH_ARTICLE, BotFactory
+from tests.conftest import ENGLISH_ARTICLE, BotFactory, long_article
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,7 +187,7 @@ async def test_killed_mid_summary_the_restarted_bot_answers_exactly_once(
     emulator: BotAPIEmulator, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    long_text = " ".join([ENGLISH_ARTICLE] * 30)  # ~360 sentences: seconds of MiniLM work
+    long_text = long_article(30)  # ~360 sentences: seconds of MiniLM work
     process = await start_bot(emulator, data, DEFAULT_METHOD="embedding")
     user = emulator.add_user(41, "Finn", "en")
     chat = emulator.private_chat(user)
@@ -251,7 +251,7 @@ async def test_sigterm_while_the_model_loads_exits_within_the_limit(
     user = emulator.add_user(61, "Hana", "en")
     chat = emulator.private_chat(user)
     try:
-        await emulator.send_text(chat, user, "/summary " + " ".join([ENGLISH_ARTICLE] * 30))
+        await emulator.send_text(chat, user, "/summary " + long_article(30))
         await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]), timeout=60)
         took = await stop_bot(process, signal.SIGTERM)
         assert took < 10.0, f"SIGTERM took {took:.1f} s"
