@@ -29,12 +29,17 @@ from bench.summary_latency import sample_text  # noqa: E402
 from playground.api import BotAPIEmulator  # noqa: E402
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM) in MB."""
+def status_mb(pid: int, field: str) -> float:
+    """A ``/proc/PID/status`` size field (VmRSS, VmHWM) in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM) in MB."""
+    return status_mb(pid, "VmHWM")
 
 
 def bot_env(emulator: BotAPIEmulator, data_dir: str, **extra: str) -> dict[str, str]:

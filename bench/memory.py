@@ -22,20 +22,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import bot_env  # noqa: E402
+from bench.load import bot_env, status_mb  # noqa: E402
 from bench.summary_latency import sample_text  # noqa: E402
 from playground.api import BotAPIEmulator  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "data" / "eval"
 WARM_LINE = "models warm"
-
-
-def status_mb(pid: int, field: str) -> float:
-    """A ``/proc/PID/status`` size field (VmRSS, VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def spanish_text() -> str:
