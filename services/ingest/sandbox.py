@@ -9,6 +9,7 @@ The address space is capped from ``CONDENSA_MEMORY_MB`` before anything is parse
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -30,6 +31,39 @@ def _limit_memory() -> None:
     megabytes = int(os.environ.get("CONDENSA_MEMORY_MB", "1024"))
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _peak_near_the_limit() -> bool:
+    """Whether this process's address space came within a quarter of its limit.
+
+    Running out of address space does not always surface as ``MemoryError``: a parser's C code
+    may report a failed allocation as a syntax error ("unknown error" from libxml2), an
+    import half-done as ``SystemError``, a directory listing as ``OSError``. When a parse fails
+    that way near the limit, the budget is the likelier cause than the bytes; a quarter leaves
+    room for the buffer that was being doubled when it failed.
+    """
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return False
+    try:
+        with open("/proc/self/status", "rb") as status:  # bytes: decoding may import a codec
+            for line in status:
+                if line.startswith(b"VmPeak:"):
+                    return int(line.split()[1]) * 1024 > limit * 3 // 4
+    except MemoryError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` (from parsing under the memory limit) means the budget ran out."""
+    if isinstance(error, (MemoryError, ImportError)):  # a library may fail to load, too
+        return True
+    if isinstance(error, OSError) and error.errno == errno.ENOMEM:
+        return True
+    return _peak_near_the_limit()
 
 
 def _pdf_pages(data: bytes) -> tuple[Iterator[str], int]:
@@ -184,9 +218,9 @@ def _export(data: bytes, max_bytes: int) -> dict[str, Any]:
 
 def main() -> int:
     """Read the request from stdin, answer on stdout."""
-    _limit_memory()
     header = json.loads(sys.stdin.buffer.readline())
-    data = sys.stdin.buffer.read()
+    data = sys.stdin.buffer.read()  # the bot bounds its size; the budget is for parsing it
+    _limit_memory()
     try:
         if header["kind"] == "export":
             result: dict[str, Any] = _export(data, int(header["max_bytes"]))
@@ -194,12 +228,13 @@ def main() -> int:
             result = asdict(parse(header["kind"], data, int(header["max_chars"])))
     except DocumentUnreadable as error:
         result = {"error": error.reason, "detail": error.detail}
-    except (MemoryError, ImportError):  # under RLIMIT_AS even loading a library can fail
-        result = {"error": "too_complex", "detail": "over the memory budget"}
     except RecursionError:
         result = {"error": "too_complex", "detail": "nested too deeply"}
     except Exception as exc:  # noqa: BLE001 - hostile input may break any parser in any way
-        result = {"error": "damaged", "detail": type(exc).__name__}
+        if _out_of_memory(exc):
+            result = {"error": "too_complex", "detail": "over the memory budget"}
+        else:
+            result = {"error": "damaged", "detail": type(exc).__name__}
     sys.stdout.write(json.dumps(result))
     return 0
 
