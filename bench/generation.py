@@ -1,9 +1,13 @@
-"""LLM engines on this machine: load time, tokens/s, peak memory, time to first streamed edit.
+"""LLM engines on this machine: load time, tokens/s, prompt reading, peak memory, time to
+first streamed edit.
 
 Each engine runs in its own process (so peak memory is its own) on the same prompts with
 greedy decoding. The bound to compare with: every generated token reads all the weights once,
 so tokens/s <= memory bandwidth / bytes of weights; bandwidth is measured here with a large
-NumPy copy. Prints a Markdown table and writes bench/results/generation.json.
+NumPy copy. A larger file lowers that bound: the Q8_0 copy's share rises because its file is
+bigger, not because it decodes faster. Prompt reading is timed on the same ~1,000 tokens of
+news (what a grounded summary's model reads before its first word). Prints a Markdown table and
+writes bench/results/generation.json.
 
     .venv/bin/python bench/generation.py [--tokens 128]
 """
@@ -21,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -65,21 +70,31 @@ def memory_bandwidth_gb_s() -> float:
     return 2 * source.nbytes / best / 1e9
 
 
-def worker(engine_name: str, tokens: int, cache: Path, threads: int) -> dict[str, object]:
-    """Measure one engine in this process (``threads``: llama.cpp's, 0 for its default)."""
+def worker(
+    engine_name: str, tokens: int, cache: Path, threads: int, weights: str, prompt: str
+) -> dict[str, object]:
+    """Measure one engine in this process (``threads``: llama.cpp's, 0 for its default;
+    ``weights``: the shipped model as "q4_1" or from its "q8_0" copy, for llama.cpp)."""
     from services.core.types import Prompt
     from services.llm.engines import LlamaCppEngine, TransformersEngine, shipped_gguf
 
     gguf = shipped_gguf()
     if engine_name == "llama.cpp":
-        engine: LlamaCppEngine | TransformersEngine = LlamaCppEngine(gguf, threads=threads or None)
-        weight_bytes = gguf.stat().st_size
+        engine: LlamaCppEngine | TransformersEngine = LlamaCppEngine(
+            gguf,
+            threads=threads or None,
+            requantize_to=None if weights == "q4_1" else weights,
+            cache_dir=cache,
+        )
     else:
         engine = TransformersEngine("smollm2", cache)
     started = time.perf_counter()
     engine.load()
     load_seconds = time.perf_counter() - started
-    if isinstance(engine, TransformersEngine):
+    if isinstance(engine, LlamaCppEngine):
+        assert engine.model_path is not None
+        weight_bytes = engine.model_path.stat().st_size
+    else:
         weight_bytes = sum(p.numel() * p.element_size() for p in engine._model.parameters())  # noqa: SLF001
     runs = []
     for text in PROMPTS:
@@ -101,15 +116,17 @@ def worker(engine_name: str, tokens: int, cache: Path, threads: int) -> dict[str
         # (sampling, detokenizing, stop checks in Python): what the library layer costs.
         llm = engine._llm  # noqa: SLF001
         llm.reset()
-        prompt = llm.tokenize(PROMPTS[0].encode())
-        llm.eval(prompt)
+        start = llm.tokenize(PROMPTS[0].encode())
+        llm.eval(start)
         started = time.perf_counter()
         for step in range(tokens):
-            llm.eval([prompt[step % len(prompt)]])
+            llm.eval([start[step % len(start)]])
         raw = tokens / (time.perf_counter() - started)
     return {
         "raw_decode_tokens_per_second": raw,
+        "prompt_tokens_per_second": prompt_reading(engine, prompt),
         "engine": engine_name,
+        "weights": weights if engine_name == "llama.cpp" else "converted",
         "load_seconds": load_seconds,
         "tokens_per_second": total_tokens / total_seconds,
         "first_piece_seconds": min(float(r["first_piece"] or 0) for r in runs),  # type: ignore[arg-type]
@@ -119,7 +136,33 @@ def worker(engine_name: str, tokens: int, cache: Path, threads: int) -> dict[str
     }
 
 
-async def first_edit_through_bot(engine_name: str, cache: Path) -> float:
+def prompt_reading(engine: Any, text: str, limit: int = 1024) -> float:
+    """Tokens/s reading the first ``limit`` tokens of ``text`` in one pass, best of 2."""
+    from services.llm.engines import LlamaCppEngine
+
+    best = float("inf")
+    if isinstance(engine, LlamaCppEngine):
+        llm = engine._llm  # noqa: SLF001
+        ids = llm.tokenize(text.encode())[:limit]
+        for _ in range(2):
+            llm.reset()
+            started = time.perf_counter()
+            llm.eval(ids)
+            best = min(best, time.perf_counter() - started)
+    else:
+        import torch
+
+        model, tokenizer = engine.loaded()
+        ids = tokenizer(text, return_tensors="pt").input_ids[:, :limit]
+        for _ in range(2):
+            started = time.perf_counter()
+            with torch.no_grad():
+                model(ids)
+            best = min(best, time.perf_counter() - started)
+    return len(ids if isinstance(ids, list) else ids[0]) / best
+
+
+async def first_edit_through_bot(engine_name: str, cache: Path, weights: str) -> float:
     """Seconds from a /generate update to the first streamed edit, through the emulator."""
     from bot.app import BotRuntime, build_services
     from bot.settings import Settings
@@ -139,6 +182,7 @@ async def first_edit_through_bot(engine_name: str, cache: Path) -> float:
         telegram_api_url=emulator.url,
         data_dir=data_dir,
         llm_engine=engine_name,
+        llm_shipped_weights=weights,
         llm_temperature=0.0,
         stream_edit_seconds_private=1.0,
     )
@@ -171,29 +215,43 @@ def main() -> None:
     parser.add_argument("--worker", choices=["llama.cpp", "transformers"])
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: default)")
+    parser.add_argument("--weights", choices=["q8_0", "q4_1"], default="q8_0")
+    parser.add_argument("--prompt-file", type=Path, help="text whose reading is timed")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per engine run")
     args = parser.parse_args()
     if args.worker:
         cache = args.cache.resolve()
-        result = worker(args.worker, args.tokens, cache, args.threads)
-        result["first_edit_seconds"] = asyncio.run(first_edit_through_bot(args.worker, cache))
+        prompt = args.prompt_file.read_text()
+        result = worker(args.worker, args.tokens, cache, args.threads, args.weights, prompt)
+        result["first_edit_seconds"] = asyncio.run(
+            first_edit_through_bot(args.worker, cache, args.weights)
+        )
         print(json.dumps(result), flush=True)
         os._exit(0)  # a model thread left behind must not keep the measurement waiting
+    from bench.summary_latency import sample_text
     from services.llm.engines import llama_cpp_available
 
-    # (engine, attempt, llama.cpp threads): llama.cpp once with its library default (one
-    # thread per two CPUs) and once as Condensa runs it (every CPU), to show what moved it.
-    runs: list[tuple[str, str, int]] = []
+    # (engine, attempt, llama.cpp threads, shipped weights): llama.cpp with its library default
+    # (one thread per two CPUs), with every CPU, then as Condensa runs it (every CPU, from the
+    # Q8_0 copy), to show what moved it.
+    runs: list[tuple[str, str, int, str]] = []
     if llama_cpp_available():
-        runs += [("llama.cpp", "1 thread, library default", 1), ("llama.cpp", "as deployed", 0)]
-    runs += [("transformers", "first run", 0), ("transformers", "cached", 0)]
+        runs += [
+            ("llama.cpp", "1 thread, library default, Q4_1 as shipped", 1, "q4_1"),
+            ("llama.cpp", "every CPU, Q4_1 as shipped", 0, "q4_1"),
+            ("llama.cpp", "as deployed: every CPU, Q8_0 copy", 0, "q8_0"),
+        ]
+    runs += [("transformers", "first run", 0, "q8_0"), ("transformers", "cached", 0, "q8_0")]
     bandwidth = memory_bandwidth_gb_s()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "models"
-        for engine, attempt, threads in runs:
+        prompt = Path(tmp) / "prompt.txt"
+        prompt.write_text(sample_text(800))  # ~1,000 tokens of news
+        for engine, attempt, threads, weights in runs:
             command = [sys.executable, __file__, "--worker", engine, "--tokens", str(args.tokens)]
             command += ["--cache", str(cache), "--threads", str(threads)]
+            command += ["--weights", weights, "--prompt-file", str(prompt)]
             try:
                 done = subprocess.run(
                     command, check=True, capture_output=True, text=True, timeout=args.timeout
@@ -211,10 +269,10 @@ def main() -> None:
     print(f"memory bandwidth (NumPy copy): {bandwidth:.1f} GB/s\n")
     print(
         "| engine | load s | tokens/s | bound tok/s (bandwidth / weights) | share of bound | "
-        "raw decode tok/s (share) | weights MB | peak RSS MB | first piece s | "
+        "raw decode tok/s (share) | prompt tok/s | weights MB | peak RSS MB | first piece s | "
         "first edit via bot s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         bound = r["bound_tokens_per_second"]
         raw = r.get("raw_decode_tokens_per_second", float("nan"))
@@ -223,6 +281,7 @@ def main() -> None:
             f"{r['tokens_per_second']:.1f} | {bound:.0f} | "
             f"{100 * r['tokens_per_second'] / bound:.0f} % | "
             + (f"{raw:.1f} ({100 * raw / bound:.0f} %) | " if raw == raw else "— | ")
+            + f"{r['prompt_tokens_per_second']:.0f} | "
             + f"{r['weight_bytes'] / 1e6:.0f} | {r['peak_rss_mb']:.0f} | "
             f"{r['first_piece_seconds']:.2f} | {r['first_edit_seconds']:.2f} |"
         )

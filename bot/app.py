@@ -156,6 +156,7 @@ def build_engine(settings: Settings) -> Engine:
         settings.llm_cache_dir,
         settings.model_downloads,
         dtype=settings.llm_dtype,
+        shipped_weights=settings.llm_shipped_weights,
     )
 
 

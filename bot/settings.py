@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     llm_engine: Literal["auto", "llama.cpp", "transformers"] = "auto"
     llm_model: str = "smollm2"
     llm_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    llm_shipped_weights: Literal["q8_0", "q4_1"] = "q8_0"
     llm_max_new_tokens: int = Field(default=256, ge=1, le=4096)
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     llm_max_prompt_tokens: int = Field(default=1536, ge=64, le=32768)

