@@ -2,11 +2,13 @@
 
 Like for like: one process, the same texts, greedy decoding, every CPU, one engine loaded at a
 time. For each file: perplexity on held-out news (the first 512 tokens of 12 CNN/DM and 8 BASSE
-articles; the copy's type was chosen before these were scored, on prompt speed alone), reading
+articles; nothing is fitted to them: Q8_0 is, of the types llama.cpp reads prompts fast from,
+the one that does not round the weights to 4 bits a second time), reading
 a 1,024-token prompt (tokens/s, best of 2), and `llm` summaries through the summary service on
 the first ``--limit`` CNN/DM articles and every BASSE one: seconds per summary, ROUGE, and the
 paired difference (Q8_0 − Q4_1) with its bootstrap 95 % interval. Prints a Markdown table and
-writes bench/results/llm_weights.json. Takes ~10 minutes with the default limit.
+writes bench/results/llm_weights.json. Takes ~17 minutes with the default limit (not in
+``make bench``).
 
     .venv/bin/python bench/llm_weights.py [--limit 40]
 """
