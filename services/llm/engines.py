@@ -69,7 +69,7 @@ def requantized_gguf(source: Path, kind: str, cache_dir: Path) -> Path:
     Why Q8_0 for the shipped Q4_1 SmolLM2: llama.cpp reads prompts through tiled matrix kernels
     that have no Q4_1 variant on x86, so a 1,000-token prompt (a grounded summary's input) is
     read ~1.6 times faster from Q8_0, and decoding is as fast; the file is 145 MB instead of
-    98 and the perplexity moves by 0.4 % (README "Generation"). When the copy cannot be built
+    98 and the perplexity moves by 0.2-0.4 % (README "Generation"). When the copy cannot be built
     the source is used as it is, with a warning.
     """
     target = cache_dir / f"{source.stem}.{source.stat().st_size}.{kind}.gguf"
