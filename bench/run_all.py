@@ -132,7 +132,7 @@ def _generation() -> list[Row]:
             (
                 f"generation, {result['engine']} ({result['attempt']})",
                 f"{result['tokens_per_second']:.1f} tok/s ({share:.0%} of the bandwidth bound "
-                f"of its {result['weight_bytes'] / 1e6:.0f} MB file); "
+                f"of its {result['weight_bytes'] / 1e6:.0f} MB of weights); "
                 f"prompt {result['prompt_tokens_per_second']:.0f} tok/s; "
                 f"RSS {result['peak_rss_mb']:.0f} MB",
             )
