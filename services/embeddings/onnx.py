@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from services.core.child import ChildFailed, run_module
+from services.core.child import ChildFailed, build_once
 from services.core.errors import ModelUnavailable
 from services.embeddings.models import MINILM, derived_models_dir, minilm_path
 
@@ -54,19 +54,17 @@ def int8_compute_model(source: Path | None = None, cache: Path | None = None) ->
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     name = f"minilm-int8-r{RECIPE}-ort{ort.__version__}-{digest}.onnx"
     target = (cache or derived_models_dir()) / name
-    if target.is_file():
-        return target
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        logger.info("building the int8 MiniLM once into %s (about 10 s)", target)
-        run_module("services.embeddings.quantize", str(source), str(partial), timeout=600)
-        partial.replace(target)  # atomic: workers building at once each install a whole file
+        return build_once(
+            target,
+            "services.embeddings.quantize",
+            source,
+            timeout=600,
+            what="the int8 MiniLM (about 10 s)",
+        )
     except (OSError, ChildFailed) as error:
         logger.warning("could not build the int8 MiniLM (%s); using the shipped export", error)
-        partial.unlink(missing_ok=True)
         return source
-    return target
 
 
 def minilm_tokenizer(path: Path | None = None) -> Any:

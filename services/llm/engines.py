@@ -5,14 +5,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.core.child import ChildFailed, run_module
+from services.core.child import ChildFailed, build_once
 from services.core.errors import ModelUnavailable
 from services.core.types import Prompt
 
@@ -73,20 +72,13 @@ def requantized_gguf(source: Path, kind: str, cache_dir: Path) -> Path:
     the source is used as it is, with a warning.
     """
     target = cache_dir / f"{source.stem}.{source.stat().st_size}.{kind}.gguf"
-    if target.is_file():
-        return target
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        run_module("services.llm.requantize", str(source), str(partial), kind, timeout=300)
-        partial.rename(target)
+        return build_once(
+            target, "services.llm.requantize", source, kind, timeout=300, what=f"a {kind} copy"
+        )
     except (OSError, ChildFailed) as exc:
-        partial.unlink(missing_ok=True)
-        if target.is_file():  # another process built it meanwhile
-            return target
         logger.warning("cannot re-quantize %s to %s, using it as it is: %s", source, kind, exc)
         return source
-    return target
 
 
 @dataclass(frozen=True)
@@ -219,22 +211,27 @@ class TransformersEngine:
 
     def _converted_smollm2(self) -> str:
         target = self._cache_dir / "smollm2-135m-instruct"
-        if (target / "config.json").is_file():
+
+        def ready(directory: Path) -> bool:
+            return (directory / "config.json").is_file()
+
+        if ready(target):  # converted before: the GGUF's wheel is not needed any more
             return str(target)
-        gguf = shipped_gguf()
-        logger.info("converting %s once into %s (about 20 s)", gguf.name, target)
         # In a child process: de-quantizing holds a second fp32 copy of the model, which
         # would otherwise stay in this process's heap after the conversion (~0.5 GB).
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         try:
-            run_module("services.llm.convert", str(gguf), str(partial), timeout=900)
-            partial.rename(target)
+            return str(
+                build_once(
+                    target,
+                    "services.llm.convert",
+                    shipped_gguf(),
+                    timeout=900,
+                    what="SmolLM2 converted for transformers (about 20 s)",
+                    ready=ready,
+                )
+            )
         except (OSError, ChildFailed) as exc:
-            shutil.rmtree(partial, ignore_errors=True)
-            if (target / "config.json").is_file():  # another process converted it meanwhile
-                return str(target)
             raise ModelUnavailable(SHIPPED_MODEL, f"cannot convert the GGUF file: {exc}") from exc
-        return str(target)
 
     @classmethod
     def from_loaded(cls, model: Any, tokenizer: Any, name: str) -> TransformersEngine:
