@@ -28,6 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.generation import prompt_reading  # noqa: E402
 from services.core.executor import ModelExecutor  # noqa: E402
 from services.evaluation.data import load_summary_examples  # noqa: E402
 from services.evaluation.rouge import bootstrap, evaluate_summarizer  # noqa: E402
@@ -86,15 +87,7 @@ def measure(weights: str, cache: Path, limit: int) -> dict[str, Any]:
         "perplexity": {label: perplexity(scoring, texts) for label, texts in held_out.items()},
     }
     del scoring
-    llm = engine._llm  # noqa: SLF001
-    prompt = llm.tokenize(" ".join(held_out["CNN/DM (en)"]).encode())[:1024]
-    best = float("inf")
-    for _ in range(2):
-        llm.reset()
-        started = time.perf_counter()
-        llm.eval(prompt)
-        best = min(best, time.perf_counter() - started)
-    result["prompt_tokens_per_second"] = len(prompt) / best
+    result["prompt_tokens_per_second"] = prompt_reading(engine, " ".join(held_out["CNN/DM (en)"]))
     service = build_summary_service(
         ModelExecutor(), 1_000_000, llm=LLMSummarizer(engine, GenerationLimits(temperature=0.0))
     )
