@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -17,7 +16,8 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.delivery import ChatOrderedProcessor, Intake, LocalPace, PacedRequests
+from bot.delivery import ChatOrderedProcessor, Intake, LocalPace, PacedRequests, Supervisor
+from bot.delivery.health import Metrics
 from bot.settings import Settings
 from handlers import (
     AccessPolicy,
@@ -321,25 +321,39 @@ async def open_store(settings: Settings) -> SQLStore:
     )
 
 
+class PollOffset:
+    """The next ``getUpdates`` offset, kept across restarts of the poller (a restarted poller
+    must not confirm updates it never wrote, nor fetch again what it did)."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+
 async def long_poll(
-    bot: Any, accept: Callable[[list[Update]], Awaitable[int]], poll_seconds: int
+    bot: Any,
+    accept: Callable[[list[Update]], Awaitable[int]],
+    poll_seconds: int,
+    beat: Callable[[], None] = lambda: None,
+    offset: PollOffset | None = None,
 ) -> None:
     """Long-poll: the next ``getUpdates`` (which confirms the offset to Telegram) is sent only
     after ``accept`` wrote the previous batch durably; when it fails, the batch is fetched
-    again."""
-    offset: int | None = None
+    again. ``beat`` is called after every answered poll (the supervisor's heartbeat); any
+    other exception ends the task, and its supervisor restarts it."""
+    position = offset or PollOffset()
     pause = 0.5
     while True:
         try:
             updates = await bot.get_updates(
-                offset=offset,
+                offset=position.value,
                 timeout=poll_seconds,
                 allowed_updates=ALLOWED_UPDATES,
                 read_timeout=poll_seconds + 10,
             )
+            beat()
             if updates:
                 await accept(list(updates))
-                offset = updates[-1].update_id + 1
+                position.value = updates[-1].update_id + 1
             pause = 0.5
             continue
         except TelegramError as exc:
@@ -386,7 +400,13 @@ class BotRuntime:
         self.intake: Intake | None = None
         self.accepting = True
         """False once shutdown began: the webhook answers 503 so Telegram retries later."""
-        self._poller: asyncio.Task[None] | None = None
+        self.supervisor = Supervisor(on_restart=lambda task: self.metrics.restarted(task))
+        """Every long-lived task of this process (poller, stream reader, leases)."""
+        self.metrics = Metrics(
+            self.supervisor, in_hand=self._in_hand, model_server=self._model_server_state
+        )
+        self.processor.handled = self.metrics.observe
+        self._polling = False
         self._generate_handlers: GenerateHandlers | None = None
         self.redis: Any = None
         """The Redis client with ``REDIS_URL`` (shared pace, coordination, the queue)."""
@@ -434,7 +454,9 @@ class BotRuntime:
             self.store,
             application.update_queue,
             lambda data: Update.de_json(data, application.bot),
+            max_in_hand=self.settings.max_updates_in_hand,
         )
+        self.processor.finished = [self.intake.release]
         documents = self.services.documents or build_document_reader(self.settings)
         deps = HandlerDeps(
             summarizer=self.services.summarizer,
@@ -526,7 +548,13 @@ class BotRuntime:
         assert self.intake is not None  # made in _post_init
         await self.intake.replay()
         if polling:
-            self._poller = asyncio.create_task(self._poll(poll_timeout))
+            self._polling = True
+            offset = PollOffset()
+            self.supervisor.run(
+                "poller",
+                lambda: self._poll(poll_timeout, offset),
+                stale_after=poll_timeout + 40.0,
+            )
 
     async def start_worker(self, name: str | None = None) -> None:
         """Initialize and start the application as a queue worker (``REDIS_URL``): updates
@@ -549,11 +577,26 @@ class BotRuntime:
             lease_seconds=self.settings.worker_lease_seconds,
         )
         self.processor.ledger = QueueLedger(self.store, self.consumer)
-        await self.consumer.start()
+        await self.consumer.start(self.supervisor)
 
-    async def _poll(self, poll_seconds: int) -> None:
+    async def _poll(self, poll_seconds: int, offset: PollOffset) -> None:
         assert self.intake is not None
-        await long_poll(self.application.bot, self.intake.accept, poll_seconds)
+        await long_poll(
+            self.application.bot,
+            self.intake.accept,
+            poll_seconds,
+            beat=lambda: self.supervisor.beat("poller"),
+            offset=offset,
+        )
+
+    def _in_hand(self) -> int:
+        if self.consumer is not None:
+            return int(self.consumer.in_flight)
+        return self.intake.in_hand if self.intake is not None else 0
+
+    def _model_server_state(self) -> str:
+        engine = getattr(self.services.generator, "engine", None)
+        return str(getattr(engine, "state", "none"))
 
     async def accept(self, updates: list[Update]) -> int:
         """Keep updates (a webhook's) and queue them for handling."""
@@ -566,17 +609,15 @@ class BotRuntime:
         return self.application.bot
 
     def healthy(self) -> bool:
-        """Whether the application runs."""
-        return bool(self.application.running)
+        """Whether the application runs and every supervised task is up."""
+        return bool(self.application.running) and self.supervisor.healthy()
 
     async def stop_intake(self) -> None:
         """Take no more updates (polling stops at once; the webhook answers 503)."""
         self.accepting = False
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        if self._polling:
+            self._polling = False
+            await self.supervisor.cancel("poller")
 
     async def drain(self, seconds: float) -> int:
         """SIGTERM: stop intake, stop generations, wait up to ``seconds`` for the updates in
@@ -603,4 +644,5 @@ class BotRuntime:
         if self.application.running:
             await self.application.stop()
         await self._post_shutdown(self.application)
+        await self.supervisor.stop()
         await self.application.shutdown()

@@ -495,6 +495,16 @@ async def _check_store(settings: Settings) -> None:
 
 
 def _run_bot(settings: Settings, role: str | None = None) -> None:
+    from bot.run import TaskGivenUp
+
+    try:
+        _serve(settings, role)
+    except TaskGivenUp as error:
+        logger.critical("exiting: %s", error)
+        _exit_now(1)
+
+
+def _serve(settings: Settings, role: str | None) -> None:
     from bot.run import run_combined, run_ingress, run_polling, run_webhook, run_worker
 
     if role is not None and (settings.redis_url is None or settings.telegram_bot_token is None):
@@ -522,7 +532,7 @@ def _run_bot(settings: Settings, role: str | None = None) -> None:
         _exit_now()
 
 
-def _exit_now() -> None:
+def _exit_now(code: int = 0) -> None:
     """Exit without joining model threads: one may be loading a model for minutes, and every
     unfinished update is kept in the inbox for the next start."""
     import os
@@ -530,7 +540,7 @@ def _exit_now() -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 async def _storage(settings: Settings, args: argparse.Namespace) -> str:

@@ -44,7 +44,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from telegram import Update
 
-from bot.delivery import DeliveryLedger, LocalPace, chat_key, is_group
+from bot.delivery import DeliveryLedger, LocalPace, Supervisor, chat_key, is_group
 from services.storage.crypto import NONCE_BYTES, MasterKey, SealedDataError
 
 logger = logging.getLogger(__name__)
@@ -247,10 +247,17 @@ class StreamConsumer:
         self._entries: dict[int, tuple[int, bytes]] = {}  # update id → (partition, entry id)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
         self._room = asyncio.Event()
         self._room.set()
         self._stopping = False
+        self._renewed_at = time.monotonic()
+        """When every lease was last confirmed (monotonic): the reader hands nothing over once
+        this is older than :attr:`fence_seconds`."""
+        self.fence_seconds = lease_seconds * 2 / 3
+        self._reclaim = False
+        """Leases unconfirmed this long: stop handing updates over, before they can run out
+        (at ``lease_seconds``) and another worker take the partitions."""
 
     @property
     def partitions(self) -> list[int]:
@@ -262,13 +269,20 @@ class StreamConsumer:
         """Updates handed over and not yet acknowledged."""
         return len(self._entries)
 
-    async def start(self) -> None:
-        """Take a first share of the partitions and start reading."""
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Take a first share of the partitions and start reading (the lease loop and the
+        reader run under ``supervisor``: restarted when they die)."""
         await self._balance()
-        self._tasks = [
-            asyncio.create_task(self._lease_loop(), name="queue-leases"),
-            asyncio.create_task(self._read_loop(), name="queue-reader"),
-        ]
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.run(
+            "queue-leases", self._lease_loop, stale_after=self._lease_ms / 1000 * 2 / 3
+        )
+        self._supervisor.run("queue-reader", self._read_loop, stale_after=30.0)
+
+    @property
+    def fenced(self) -> bool:
+        """Whether the leases went unconfirmed too long to hand anything over."""
+        return time.monotonic() - self._renewed_at > self.fence_seconds
 
     async def pause(self) -> None:
         """Read nothing more (shutting down); leases are still renewed for the work in hand."""
@@ -278,21 +292,11 @@ class StreamConsumer:
         """Stop reading; give back the partitions whose updates are all handled (the rest
         are taken over, with their unacknowledged updates, when the lease runs out)."""
         self._stopping = True
-        # The reader sees the flag when its blocking read returns (≤ 1 s): cancelling a
-        # blocking read inside redis-py can hang until the socket timeout.
-        for task in self._tasks:
-            if task.get_name() != "queue-reader":
-                task.cancel()
-        done, pending = (
-            await asyncio.wait(self._tasks, timeout=READ_BLOCK_MS / 1000 + 1.5)
-            if self._tasks
-            else (set(), set())
-        )
-        for task in pending:
-            task.cancel()
-        for task in done:
-            with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
-                await task
+        if self._supervisor is not None:
+            await self._supervisor.cancel("queue-leases")
+            # The reader sees the flag when its blocking read returns (≤ 1 s): cancelling a
+            # blocking read inside redis-py can hang until the socket timeout.
+            await self._supervisor.finish("queue-reader", READ_BLOCK_MS / 1000 + 1.5)
         with contextlib.suppress(*REDIS_DOWN):
             for partition, owned in list(self._owned.items()):
                 if not owned.in_flight:
@@ -302,13 +306,26 @@ class StreamConsumer:
     # ------------------------------------------------------------------ leases
 
     async def _lease_loop(self) -> None:
+        """Renew every third of the lease. A renewal that fails for any reason (Redis down, or
+        a bug) is logged and retried; once the leases went unconfirmed for two thirds of their
+        time, the reader stops handing updates over (:attr:`fenced`) until a renewal succeeds,
+        so this worker never handles a chat another worker may have taken."""
         pause = self._lease_ms / 3000
         while True:
             await asyncio.sleep(pause)
             try:
                 await self._balance()
+            except asyncio.CancelledError:
+                raise
             except REDIS_DOWN as exc:
                 logger.warning("Redis unreachable while renewing leases: %s", exc)
+            except Exception:
+                logger.exception("renewing the leases failed")
+            if self.fenced and self._owned:
+                logger.warning(
+                    "leases unconfirmed for %.1f s: handing nothing over until renewed",
+                    time.monotonic() - self._renewed_at,
+                )
 
     async def _balance(self) -> None:
         """Heartbeat, renew what we hold, then take or give back partitions so every live
@@ -328,6 +345,10 @@ class StreamConsumer:
             if not kept:
                 logger.warning("lost the lease of partition %d", partition)
                 self._owned.pop(partition, None)
+        # Every lease we still hold was confirmed from ``now`` on (taken ones below, too).
+        self._renewed_at = time.monotonic() - (time.time() - now)
+        if self._supervisor is not None:
+            self._supervisor.beat("queue-leases")
         # More than our share: the reader gives back partitions with nothing in hand, between
         # two reads (one in the middle of an update stays ours, or the chat's next update
         # could overtake it elsewhere; one given back mid-read would strand what was read).
@@ -373,7 +394,7 @@ class StreamConsumer:
         stream = self._names.stream(partition)
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
             await self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
-        owned = _Owned()
+        owned = self._owned.get(partition) or _Owned()  # a re-claim keeps what is in hand
         claimed: list[tuple[bytes, dict[bytes, bytes]]] = []
         cursor: bytes | str = "0-0"
         while True:
@@ -398,9 +419,24 @@ class StreamConsumer:
     async def _read_loop(self) -> None:
         pause = 0.2
         while not self._stopping:
-            if not self._owned:
+            if self._supervisor is not None:
+                self._supervisor.beat("queue-reader")
+            if not self._owned or self.fenced:
+                self._reclaim = self._reclaim or bool(self._owned)
                 await asyncio.sleep(0.2)
                 continue
+            if self._reclaim:
+                # Back from a fence: what was read meanwhile (and not handed over) is pending
+                # under our name; claim it, in stream order, before reading anything new.
+                self._reclaim = False
+                try:
+                    for partition in list(self._owned):
+                        await self._take_over(partition)
+                except REDIS_DOWN as exc:
+                    self._reclaim = True
+                    logger.warning("Redis unreachable (%s); retrying in %.1f s", exc, pause)
+                    await asyncio.sleep(pause)
+                    continue
             if not self._room.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), 1.0)
@@ -428,6 +464,12 @@ class StreamConsumer:
                 # Read after the stop began: not handed over, left pending (not acknowledged)
                 # for whoever owns the partition next.
                 break
+            if self.fenced:
+                # The leases lapsed while the read blocked: these stay pending (read, not
+                # acknowledged) and are claimed by whoever owns the partition next, or by this
+                # worker once its leases are confirmed again.
+                self._reclaim = True
+                continue
             for stream, entries in reply or []:
                 partition = int(stream.rsplit(b":", 1)[-1])
                 owned = self._owned.get(partition)

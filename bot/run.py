@@ -14,7 +14,9 @@ from urllib.parse import urlparse
 from aiohttp import web
 from telegram import Bot, Update
 
-from bot.app import ALLOWED_UPDATES, STORE_DOWN, BotRuntime, long_poll
+from bot.app import ALLOWED_UPDATES, STORE_DOWN, BotRuntime, PollOffset, long_poll
+from bot.delivery import Saturated, Supervisor
+from bot.delivery.health import Metrics, add_health_routes, serve_health
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,14 +51,56 @@ def log_tasks() -> None:
         logger.warning("task %s: %s", task.get_name(), " -> ".join(where) or "(done)")
 
 
+class TaskGivenUp(RuntimeError):
+    """A supervised task kept dying: the process exits non-zero so that its own supervisor
+    (systemd, the orchestrator) restarts it."""
+
+
+async def until_stopped(stop: asyncio.Event, *supervisors: Supervisor) -> None:
+    """Wait for SIGINT/SIGTERM; raise :class:`TaskGivenUp` when a supervised task gave up."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    waits += [asyncio.ensure_future(s.failed.wait()) for s in supervisors]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    if any(s.failed.is_set() for s in supervisors):
+        raise TaskGivenUp("a supervised task kept dying (see the log above)")
+
+
+@contextlib.asynccontextmanager
+async def health_server(
+    settings: Settings, supervisor: Supervisor, ready: Any, metrics: Metrics
+) -> AsyncIterator[None]:
+    """``/healthz`` and ``/metrics`` on ``HEALTH_PORT`` while the block runs (0: none)."""
+    runner = None
+    if settings.health_port:
+        try:
+            runner = await serve_health(
+                settings.health_port, supervisor, ready, metrics, host=settings.health_listen
+            )
+        except OSError as exc:
+            raise TaskGivenUp(
+                f"HEALTH_PORT {settings.health_port} cannot be used ({exc.strerror}); "
+                "choose another port, or 0 for none"
+            ) from exc
+    try:
+        yield
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+
+
 async def run_polling(settings: Settings) -> None:
-    """Long-poll the Bot API until SIGINT/SIGTERM."""
+    """Long-poll the Bot API until SIGINT/SIGTERM (or until a task gives up)."""
     stop = stop_event()
     runtime = BotRuntime(settings)
     await runtime.start(polling=True)
     logger.info("polling %s", settings.telegram_api_url)
     try:
-        await stop.wait()
+        async with health_server(settings, runtime.supervisor, runtime.healthy, runtime.metrics):
+            await until_stopped(stop, runtime.supervisor)
     finally:
         await shut_down(runtime, settings.shutdown_seconds)
 
@@ -80,6 +124,8 @@ class Receiver(Protocol):
     """Where a webhook puts updates: the bot's inbox, or the Redis queue of an ingress."""
 
     accepting: bool
+    supervisor: Supervisor
+    metrics: Metrics
 
     @property
     def bot(self) -> Any:
@@ -115,17 +161,17 @@ def make_webhook_app(runtime: Receiver, secret: str, path: str) -> web.Applicati
         update = Update.de_json(data, runtime.bot)
         try:
             await runtime.accept([update])
+        except Saturated:
+            # As many updates in hand as the bot may hold: Telegram re-delivers later.
+            return web.Response(status=429, text="busy", headers={"Retry-After": "5"})
         except STORE_DOWN as exc:
             logger.warning("could not keep an update (%s): Telegram will retry it", exc)
             return web.Response(status=503, text="unavailable")
         return web.Response(text="ok")
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": runtime.healthy()})
-
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_post(path, receive)
-    app.router.add_get("/healthz", healthz)
+    add_health_routes(app, runtime.supervisor, runtime.healthy, runtime.metrics)
     return app
 
 
@@ -157,7 +203,7 @@ async def serve_webhook(settings: Settings, stop: asyncio.Event) -> None:
     runner = None
     try:
         runner = await open_webhook(settings, runtime)
-        await stop.wait()
+        await until_stopped(stop, runtime.supervisor)
     finally:
         await runtime.stop_intake()
         await shut_down(runtime, settings.shutdown_seconds)
@@ -192,7 +238,9 @@ class QueueIngress:
         )
         self._redis: Any = None
         self._queue: Any = None
-        self._poller: asyncio.Task[None] | None = None
+        self._polling = False
+        self.supervisor = Supervisor()
+        self.metrics = Metrics(self.supervisor)
 
     @property
     def bot(self) -> Bot:
@@ -200,8 +248,8 @@ class QueueIngress:
         return self._bot
 
     def healthy(self) -> bool:
-        """Up while accepting."""
-        return self.accepting
+        """Up while accepting and its poller (if any) runs."""
+        return self.accepting and self.supervisor.healthy()
 
     async def start(
         self, master: Any = None, polling: bool = True, poll_timeout: int = 10
@@ -224,7 +272,19 @@ class QueueIngress:
         )
         await self._bot.initialize()
         if polling:
-            self._poller = asyncio.create_task(long_poll(self._bot, self.accept, poll_timeout))
+            self._polling = True
+            offset = PollOffset()
+            self.supervisor.run(
+                "poller",
+                lambda: long_poll(
+                    self._bot,
+                    self.accept,
+                    poll_timeout,
+                    beat=lambda: self.supervisor.beat("poller"),
+                    offset=offset,
+                ),
+                stale_after=poll_timeout + 40.0,
+            )
 
     async def accept(self, updates: list[Update]) -> int:
         """Queue updates (``QueueUnavailable`` when Redis cannot take them)."""
@@ -234,10 +294,7 @@ class QueueIngress:
     async def stop(self) -> None:
         """Stop taking updates and disconnect."""
         self.accepting = False
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await self.supervisor.stop()
         await self._bot.shutdown()
         if self._redis is not None:
             await self._redis.aclose()
@@ -262,8 +319,11 @@ async def queue_ingress(settings: Settings, master: Any = None) -> AsyncIterator
 async def run_ingress(settings: Settings) -> None:
     """``python -m bot ingress``: take updates and queue them, until SIGINT/SIGTERM."""
     stop = stop_event()
-    async with queue_ingress(settings):
-        await stop.wait()
+    async with (
+        queue_ingress(settings) as ingress,
+        health_server(settings, ingress.supervisor, ingress.healthy, ingress.metrics),
+    ):
+        await until_stopped(stop, ingress.supervisor)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -273,7 +333,8 @@ async def run_worker(settings: Settings) -> None:
     await runtime.start_worker()
     logger.info("worker %s: handling queued updates", runtime.consumer.name)
     try:
-        await stop.wait()
+        async with health_server(settings, runtime.supervisor, runtime.healthy, runtime.metrics):
+            await until_stopped(stop, runtime.supervisor)
     finally:
         await shut_down(runtime, settings.shutdown_seconds)
 
@@ -286,7 +347,10 @@ async def run_combined(settings: Settings) -> None:
     await runtime.start_worker()
     assert runtime.store is not None
     try:
-        async with queue_ingress(settings, master=runtime.store.master):
-            await stop.wait()
+        async with (
+            queue_ingress(settings, master=runtime.store.master) as ingress,
+            health_server(settings, runtime.supervisor, runtime.healthy, runtime.metrics),
+        ):
+            await until_stopped(stop, runtime.supervisor, ingress.supervisor)
     finally:
         await shut_down(runtime, settings.shutdown_seconds)

@@ -31,9 +31,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     playground_host: str = "127.0.0.1"
     playground_port: int = Field(default=8080, ge=0, le=65535)
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    health_listen: str = "127.0.0.1"
+    max_updates_in_hand: int = Field(default=2000, ge=10)
+    database_command_timeout: float = Field(default=30.0, gt=0)
+    database_acquire_timeout: float = Field(default=10.0, gt=0)
+    redis_socket_timeout: float = Field(default=30.0, gt=0)
 
     auto_summary_min_chars: int = Field(default=600, ge=1)
     forward_batch_seconds: float = Field(default=2.0, ge=0.0)
+    forward_batch_max_messages: int = Field(default=50, ge=1)
     max_input_chars: int = Field(default=100_000, ge=1000)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     parse_timeout_seconds: float = Field(default=20.0, gt=0)

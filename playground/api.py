@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from playground.parser import BotAPIError, parse_html, utf16_len
-from playground.state import RecordedCall
+from playground.state import Fault, RecordedCall
 from playground.users import SimulatedUsers
 
 MAX_TEXT_LENGTH = 4096
@@ -140,7 +140,9 @@ class BotAPIEmulator(SimulatedUsers):
         call = RecordedCall(method, dict(params))
         self.calls.append(call)
         try:
-            self._maybe_fault(method)
+            malformed = self._maybe_fault(method)
+            if malformed is not None:
+                return web.json_response({"ok": True, "result": malformed.result})
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:
                 raise BotAPIError(404, "Not Found: method not found")
@@ -154,14 +156,18 @@ class BotAPIEmulator(SimulatedUsers):
         await self._notify("call", {"method": method, "params": plain, "result": result})
         return web.json_response({"ok": True, "result": result})
 
-    def _maybe_fault(self, method: str) -> None:
+    def _maybe_fault(self, method: str) -> Fault | None:
+        """Raise the injected error for ``method``; return an injected malformed success."""
         for fault in self.faults:
             if fault.method.lower() == method.lower() and fault.times > 0:
                 fault.times -= 1
+                if fault.status == 200:
+                    return fault
                 if fault.status == 429:
                     retry = fault.retry_after or 1
                     raise BotAPIError(429, f"Too Many Requests: retry after {retry}", retry)
                 raise BotAPIError(fault.status, fault.description or "Internal Server Error")
+        return None
 
     @staticmethod
     def _error(error: BotAPIError) -> web.Response:

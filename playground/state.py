@@ -26,13 +26,15 @@ class StoredFile:
 
 @dataclass
 class Fault:
-    """An injected failure for the next ``times`` calls of ``method``."""
+    """An injected failure for the next ``times`` calls of ``method``: an error ``status``,
+    or with status 200 a malformed success whose ``result`` is the given value."""
 
     method: str
     status: int
     times: int = 1
     retry_after: int | None = None
     description: str = ""
+    result: Any = None
 
 
 @dataclass
@@ -218,9 +220,11 @@ class EmulatorState:
         times: int = 1,
         retry_after: int | None = None,
         description: str = "",
+        result: Any = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``status``."""
-        self.faults.append(Fault(method, status, times, retry_after, description))
+        """Make the next ``times`` calls of ``method`` fail with ``status`` (with 200: answer
+        ``ok`` with ``result`` instead of the method's, a malformed success)."""
+        self.faults.append(Fault(method, status, times, retry_after, description, result))
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:

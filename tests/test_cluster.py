@@ -135,8 +135,8 @@ async def test_workers_share_the_streams_and_a_dead_workers_updates_are_taken_ov
         await queue.accept([update(i, 2000 + i, f"u{i}") for i in range(1, 17)])
         await wait_for(lambda: len(first.seen) + len(second.seen) == 16)
         # "one" dies holding its updates, never acknowledged: no release, no goodbye.
-        for task in one._tasks:  # noqa: SLF001 - the crash being simulated
-            task.cancel()
+        assert one._supervisor is not None  # noqa: SLF001 - the crash being simulated
+        await one._supervisor.stop()  # noqa: SLF001
         held = sorted(u for u, _ in first.seen)
         assert held
         await wait_for(lambda: len(two.partitions) == 8, 15)
@@ -145,6 +145,45 @@ async def test_workers_share_the_streams_and_a_dead_workers_updates_are_taken_ov
         assert two.in_flight == 0
     finally:
         await two.stop()
+
+
+async def test_a_lease_loop_that_raises_fences_the_worker_before_its_lease_runs_out(
+    redis_url: tuple[str, str], redis_client: aioredis.Redis
+) -> None:
+    """Renewal breaks with an unexpected error (not Redis being down): the worker stops
+    handing updates over before its leases can run out, so the worker that takes the
+    partitions over is the only one to see what arrives next; /healthz would say so."""
+    names = QueueNames(redis_url[1], 4)
+    seal = QueueSeal(MasterKey(KEY))
+    queue = UpdateQueue(redis_client, names, seal)
+    first, second = Collector(), Collector()
+    one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
+    two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
+    await one.start()
+    try:
+        await queue.accept([update(1, 3001, "before")])
+        await wait_for(lambda: first.seen == [(1, "before")])
+        await one.done([1])
+
+        async def broken() -> None:
+            raise RuntimeError("a bug in the balancing code")
+
+        one._balance = broken  # type: ignore[method-assign]  # noqa: SLF001
+        await wait_for(lambda: one.fenced, 5)
+        assert one.fence_seconds < 1.5, "fenced before the lease can expire"
+        assert one._supervisor is not None and not one._supervisor.healthy()  # noqa: SLF001
+        await queue.accept([update(i, 3000 + i, f"after {i}") for i in range(2, 10)])
+        await two.start()
+        await wait_for(lambda: len(second.seen) == 8, 15)
+        assert sorted(u for u, _ in second.seen) == list(range(2, 10))
+        assert first.seen == [(1, "before")], "the fenced worker handed nothing over"
+        await two.done([u for u, _ in second.seen])
+        del one._balance  # noqa: SLF001 - renewal works again: it finds its leases gone
+        await wait_for(lambda: len(one.partitions) == 2 and len(two.partitions) == 2, 15)
+        assert first.seen == [(1, "before")]
+    finally:
+        await two.stop()
+        await one.stop()
 
 
 async def test_shared_pace_holds_across_workers_and_a_429_pauses_the_chat(

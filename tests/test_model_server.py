@@ -175,6 +175,35 @@ async def test_a_refused_connection_is_unreachable() -> None:
     assert isinstance(error, ModelServerError) and error.kind == "unreachable"
 
 
+async def test_a_server_down_at_start_is_used_once_it_is_up() -> None:
+    """The first calls find nothing listening; the server then starts on that port and the
+    same engine uses it (its answers and its tokenizer) after the breaker's pause, with no
+    restart."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = engine(f"http://127.0.0.1:{port}/v1", "ok", failures_to_open=1, reset_seconds=0.5)
+    _, error = await collect(target)
+    assert isinstance(error, ModelServerError) and error.kind in ("unreachable", "down")
+    assert not target.has_tokenizer, "nothing answered the probe"
+    late = FaultyServer()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", late.completions)
+    app.router.add_post("/tokenize", late.tokenize)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.sleep(0.6)  # the breaker's reset_seconds: the next call is its probe
+        pieces, error = await collect(target)
+        assert error is None and "".join(pieces) == "".join(WORDS)
+        assert late.requests == ["ok"]
+        assert await asyncio.to_thread(target.count_tokens, "one two three") == 3
+        assert target.has_tokenizer, "the tokenizer is probed again, not cached as missing"
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_stream_cut_mid_answer_keeps_what_arrived(server: FaultyServer) -> None:
     pieces, error = await collect(engine(server.url, "cut"))
     assert pieces == WORDS[:2]

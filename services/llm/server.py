@@ -10,9 +10,9 @@ budgets use the server's own tokenizer when it offers one (llama.cpp's ``/tokeni
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +118,15 @@ class ServerEngine:
             reset_timeout=config.reset_seconds,
             exclude=[lambda error: not _trips_breaker(error)],
         )
+        self._tokenizer_probe = threading.Lock()
+        self._tokenizer_known = False
+        self._tokenizer_found: tuple[str, str] | None = None
+        self._next_probe = 0.0
+
+    @property
+    def state(self) -> str:
+        """The circuit breaker's state: ``closed`` (in use), ``open`` (paused), ``half-open``."""
+        return str(self.breaker.current_state)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` by the server's tokenizer — llama.cpp's ``/tokenize`` or
@@ -137,19 +146,44 @@ class ServerEngine:
         """Whether the server tokenizes for us (else budgets are estimated)."""
         return self._tokenizer is not None
 
-    @functools.cached_property
+    @property
     def _tokenizer(self) -> tuple[str, str] | None:
-        """(URL, request field) of the server's tokenizer endpoint, found once."""
+        """(URL, request field) of the server's tokenizer endpoint.
+
+        Known once the server answered the probe (with the endpoint or without it); while the
+        server cannot be reached, the probe is tried again on the circuit breaker's schedule
+        (every ``reset_seconds``) and budgets are estimated meanwhile, so a server that was
+        down when the bot started gets its tokenizer used once it is up.
+        """
+        if self._tokenizer_known or time.monotonic() < self._next_probe:
+            return self._tokenizer_found
+        with self._tokenizer_probe:
+            if not self._tokenizer_known and time.monotonic() >= self._next_probe:
+                self._probe_tokenizer()
+        return self._tokenizer_found
+
+    def _probe_tokenizer(self) -> None:
         root = self.config.base_url.rstrip("/").removesuffix("/v1")
+        reached = False
         for url, field in ((f"{root}/tokenize", "content"), (f"{root}/extras/tokenize", "input")):
             try:
                 response = httpx.post(url, json={field: "ok"}, timeout=self.config.timeout)
             except httpx.HTTPError:
                 continue
+            reached = True
             if response.status_code == 200 and "tokens" in response.text:
-                return url, field
-        logger.info("the model server has no tokenizer endpoint: prompt budgets are estimated")
-        return None
+                self._tokenizer_found = (url, field)
+                self._tokenizer_known = True
+                return
+        if reached:
+            self._tokenizer_known = True
+            logger.info("the model server has no tokenizer endpoint: prompt budgets are estimated")
+        else:
+            self._next_probe = time.monotonic() + self.config.reset_seconds
+            logger.info(
+                "the model server is unreachable; its tokenizer is probed again in %.0f s",
+                self.config.reset_seconds,
+            )
 
     def stream(
         self, prompt: Prompt, max_new_tokens: int, temperature: float, cancel: threading.Event

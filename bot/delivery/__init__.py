@@ -1,0 +1,36 @@
+"""How an update travels: intake, order, pace, supervision, health.
+
+- ``inbox``: the durable, bounded intake (single process) and the per-chat ordered processor.
+- ``pacing``: outbound pace per chat, per group and overall, and sends recorded per update.
+- ``supervisor``: every long-lived task restarted when it dies; the process exits when one
+  keeps dying.
+- ``health``: ``/healthz`` and ``/metrics`` (Prometheus) from the supervisor and the counters.
+
+With ``REDIS_URL`` the queue, leases and shared pace are in ``bot.cluster``.
+"""
+
+from bot.delivery.inbox import (
+    ChatOrderedProcessor,
+    DeliveryLedger,
+    Intake,
+    Saturated,
+    chat_key,
+    jumps_the_queue,
+)
+from bot.delivery.pacing import SEND_ENDPOINTS, LocalPace, Pace, PacedRequests, is_group
+from bot.delivery.supervisor import Supervisor
+
+__all__ = [
+    "SEND_ENDPOINTS",
+    "ChatOrderedProcessor",
+    "DeliveryLedger",
+    "Intake",
+    "LocalPace",
+    "Pace",
+    "PacedRequests",
+    "Saturated",
+    "Supervisor",
+    "chat_key",
+    "is_group",
+    "jumps_the_queue",
+]
