@@ -52,6 +52,7 @@ def bot_env(emulator: BotAPIEmulator, data_dir: str, **extra: str) -> dict[str, 
         DATA_DIR=data_dir,
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(REPO),
+        HEALTH_PORT="0",
     )
     env.update(extra)
     return env

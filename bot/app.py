@@ -266,6 +266,7 @@ def documents_limits(settings: Settings) -> ReaderLimits:
         timeout=settings.parse_timeout_seconds,
         memory_mb=settings.parse_memory_mb,
         max_chars=settings.max_input_chars,
+        hidden=(settings.data_dir,),
     )
 
 

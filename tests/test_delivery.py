@@ -152,6 +152,7 @@ def bot_env(emulator: BotAPIEmulator, data: Path, **extra: str) -> dict[str, str
             "LOG_LEVEL": "INFO",
             "PYTHONPATH": str(REPO),
             "FORWARD_BATCH_SECONDS": "3",
+            "HEALTH_PORT": "0",
             **extra,
         }
     )

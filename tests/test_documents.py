@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from services.ingest.documents import (
 )
 from tests import document_files as files
 
+REPO = str(Path(__file__).resolve().parents[1])
 READER = SandboxedDocumentReader(ReaderLimits(timeout=15, memory_mb=1024, max_chars=100_000))
 
 
@@ -209,3 +211,47 @@ def test_an_odt_mimetype_bomb_is_never_inflated_in_the_bot_process() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 64 * 1024 * 1024, f"the bot process allocated {peak:,} bytes"
+
+
+async def test_a_parsed_file_cannot_reach_secrets_the_data_directory_or_the_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The confined child runs a probe in the parser's place, with the parser's set-up."""
+    import json
+    import secrets
+    import socket
+
+    from services.ingest.confinement import namespaces_available
+    from services.ingest.documents import run_confined
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "condensa.sqlite3").write_bytes(b"SQLite format 3\x00 sealed rows")
+    secret = f"s3cret-{secrets.token_hex(8)}"
+    for name in ("STORAGE_KEY", "DATABASE_URL", "REDIS_URL", "LLM_API_KEY", "TELEGRAM_BOT_TOKEN"):
+        monkeypatch.setenv(name, f"{name}-{secret}")
+    monkeypatch.setenv("PYTHONPATH", REPO)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        header = {
+            "secret": secret,
+            "hidden": str(data),
+            "port": listener.getsockname()[1],
+            "outside": str(tmp_path / "planted.txt"),
+        }
+        code, out = await run_confined(
+            "tests.sandbox_probe", header, b"", ReaderLimits(timeout=30, hidden=(data,))
+        )
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["env_secrets"] == [], "no secret in the child's environment"
+    assert report["socket"].startswith("refused"), report["socket"]
+    assert report["write_private"].startswith("ok")
+    assert namespaces_available() or not os.environ.get("CI"), "CI runs on Linux with unshare"
+    if namespaces_available():
+        assert report["proc_environ_leaks"] == 0, "the bot's /proc/PID/environ is out of reach"
+        assert report["data_dir"] == "ok: []", "the data directory is an empty tmpfs"
+        assert report["database"].startswith("refused")
+        assert report["write_outside"].startswith("refused")
+        assert not (tmp_path / "planted.txt").exists()

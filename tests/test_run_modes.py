@@ -92,6 +92,7 @@ async def test_python_m_bot_polls_answers_and_stops_on_sigterm(
             "DATA_DIR": str(tmp_path / "data"),
             "LOG_LEVEL": "DEBUG",
             "PYTHONPATH": str(REPO),
+            "HEALTH_PORT": str(health_port := free_port()),
         }
     )
     process = await asyncio.create_subprocess_exec(
@@ -114,6 +115,13 @@ async def test_python_m_bot_polls_answers_and_stops_on_sigterm(
         ]
         assert "Condensa" in reply["text"]
         assert asyncio.get_running_loop().time() - started < 2.0, "answers /start within 2 s"
+        async with aiohttp.ClientSession() as session:
+            health = f"http://127.0.0.1:{health_port}"
+            async with session.get(f"{health}/healthz") as response:
+                body = await response.json()
+                assert response.status == 200 and body["tasks"]["poller"]["state"] == "running"
+            async with session.get(f"{health}/metrics") as response:
+                assert "condensa_updates_handled_total" in await response.text()
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     finally:

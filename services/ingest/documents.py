@@ -16,13 +16,11 @@ from __future__ import annotations
 import codecs
 import json
 import logging
-import os
 import re
-import sys
 import zipfile
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from services.core.errors import DocumentUnreadable, UnsupportedFormat
@@ -162,6 +160,8 @@ class ReaderLimits:
     timeout: float = 20.0
     memory_mb: int = 1024
     max_chars: int = 100_000
+    hidden: tuple[Path, ...] = ()
+    """Directories the child must not see (the bot's data directory)."""
 
 
 async def run_sandboxed(
@@ -175,34 +175,61 @@ async def run_sandboxed(
     """
     # Imported here: the child imports this module too, and asyncio is a quarter of its
     # start-up (~25 ms of every document's parse).
-    import asyncio
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    env["CONDENSA_MEMORY_MB"] = str(limits.memory_mb)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.ingest.sandbox",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        stdout, _ = await asyncio.wait_for(
-            process.communicate(json.dumps(header).encode() + b"\n" + data), limits.timeout
-        )
-    except TimeoutError as exc:
-        process.kill()
-        await process.wait()
-        raise DocumentUnreadable("too_complex", "over the time budget") from exc
+    returncode, stdout = await run_confined("services.ingest.sandbox", header, data, limits)
     try:
         result = json.loads(stdout.decode() or "{}")
     except ValueError:
         result = {}
-    if process.returncode != 0:
-        logger.warning("sandboxed parser failed (exit %s)", process.returncode)
-    return result if isinstance(result, dict) and process.returncode == 0 else {}
+    if returncode != 0:
+        logger.warning("sandboxed parser failed (exit %s)", returncode)
+    return result if isinstance(result, dict) and returncode == 0 else {}
+
+
+async def run_confined(
+    module: str, header: dict[str, object], data: bytes, limits: ReaderLimits
+) -> tuple[int, bytes]:
+    """Run ``python -m module`` confined (``services.ingest.confinement``: no secrets, no
+    network, a read-only view without the data directory) with the header line and ``data``
+    on its stdin; (exit status, stdout).
+
+    Raises:
+        DocumentUnreadable: over the time budget.
+    """
+    import asyncio
+    import shutil
+    import tempfile
+
+    from services.ingest.confinement import confined_child
+
+    private = Path(tempfile.mkdtemp(prefix="condensa-parse-"))
+    try:
+        command, env = await asyncio.to_thread(
+            confined_child,
+            module,
+            private,
+            limits.hidden,
+            {"CONDENSA_MEMORY_MB": str(limits.memory_mb)},
+        )
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=private,
+        )
+        try:
+            stdout, _ = await asyncio.wait_for(
+                process.communicate(json.dumps(header).encode() + b"\n" + data), limits.timeout
+            )
+        except TimeoutError as exc:
+            process.kill()
+            await process.wait()
+            raise DocumentUnreadable("too_complex", "over the time budget") from exc
+        return process.returncode or 0, stdout
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 class SandboxedDocumentReader:

@@ -22,6 +22,7 @@ from typing import Any
 
 from services.core.errors import DocumentUnreadable
 from services.core.types import DocumentText
+from services.ingest.confinement import enter_confinement
 from services.ingest.documents import decode_text
 
 _WORD = re.compile(r"\w+")
@@ -217,7 +218,8 @@ def _export(data: bytes, max_bytes: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Read the request from stdin, answer on stdout."""
+    """Confine this process, then read the request from stdin and answer on stdout."""
+    enter_confinement()
     header = json.loads(sys.stdin.buffer.readline())
     data = sys.stdin.buffer.read()  # the bot bounds its size; the budget is for parsing it
     _limit_memory()
