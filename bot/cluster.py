@@ -697,3 +697,11 @@ class RedisCoordination:
     async def release(self, name: str, token: str) -> None:
         """Give the lock back if ``token`` still holds it."""
         await finish(self._release(keys=[f"{self._prefix}:lock:{name}"], args=[token]))
+
+    async def seen(self, name: str) -> bool:
+        """Whether ``name`` was marked (by any worker) and has not expired."""
+        return bool(await finish(self._client.exists(f"{self._prefix}:mark:{name}")))
+
+    async def mark(self, name: str, seconds: float) -> None:
+        """Mark ``name`` for ``seconds``, for every worker."""
+        await finish(self._client.set(f"{self._prefix}:mark:{name}", "1", px=int(seconds * 1000)))

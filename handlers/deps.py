@@ -98,6 +98,14 @@ class Coordination(Protocol):
         """Give the lock back (only if ``token`` still holds it)."""
         ...
 
+    async def seen(self, name: str) -> bool:
+        """Whether ``name`` was marked (and has not expired)."""
+        ...
+
+    async def mark(self, name: str, seconds: float) -> None:
+        """Mark ``name`` for ``seconds`` (something was done: do not do it again)."""
+        ...
+
 
 class LocalCoordination:
     """:class:`Coordination` in one process's memory."""
@@ -130,6 +138,15 @@ class LocalCoordination:
         held = self._until.get("hold:" + name)
         if held is not None and held[1] == token:
             del self._until["hold:" + name]
+
+    async def seen(self, name: str) -> bool:
+        """Whether ``name`` was marked within its time."""
+        held = self._until.get("mark:" + name)
+        return held is not None and held[0] > self._clock()
+
+    async def mark(self, name: str, seconds: float) -> None:
+        """Mark ``name`` for ``seconds``."""
+        self._until["mark:" + name] = (self._clock() + seconds, "")
 
 
 class ForwardedConversations:

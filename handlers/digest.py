@@ -31,9 +31,14 @@ GONE_STATUSES = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 _TIME_RE = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
 _JOB_PREFIX = "digest:"
+_RETRY_PREFIX = "digest-retry:"
 _PURGE_JOB = "retention-purge"
 _SYNC_JOB = "schedule-sync"
 DIGEST_LOCK_SECONDS = 600.0
+SCHEDULE_RETRY_SECONDS = 60.0
+"""A scheduled digest that failed (model server down, Telegram unreachable, a manual /digest
+holding the group's lock) is tried again after this long, then twice as long each time, until
+its day ends."""
 """A digest holds its group's lock at most this long (a worker that died frees it then)."""
 
 
@@ -71,6 +76,11 @@ def display_name(user: User | None) -> str:
     if user is None:
         return ""
     return user.full_name or (user.username or "")
+
+
+class DigestDeferred(Exception):
+    """A scheduled digest could not be made now (its group's lock is held, or a model or the
+    store failed): nothing was posted; it is tried again later."""
 
 
 class DigestHandlers:
@@ -201,9 +211,15 @@ class DigestHandlers:
         window: DigestWindow | None = None,
         reply_to: Message | None = None,
         quiet_when_empty: bool = False,
+        scheduled: bool = False,
     ) -> bool:
         """Compute and send a digest of ``chat`` (one per thread when the window asks, or for
-        a scheduled digest of a forum); returns whether one was sent."""
+        a scheduled digest of a forum); returns whether one was sent.
+
+        Raises:
+            DigestDeferred: ``scheduled`` and the group's lock is held or the digest could not
+                be made: nothing was posted, the caller tries again later.
+        """
         window = window or DigestWindow()
         settings = await self._archive.digest_settings(chat.id)
         max_messages = self._deps.limits.digest_max_messages
@@ -246,6 +262,8 @@ class DigestHandlers:
         lock = f"digest:{chat.id}"
         token = await self._deps.coordination.hold(lock, DIGEST_LOCK_SECONDS)
         if token is None:
+            if scheduled:
+                raise DigestDeferred("a digest of this group is being made")
             await say(escape(t("err_busy", language)), thread_id)
             return False
         sent = False
@@ -260,6 +278,8 @@ class DigestHandlers:
                         await say(escape(t("digest_too_few", language)), thread)
                     continue
                 except CondensaError as error:
+                    if scheduled:
+                        raise DigestDeferred(str(error)) from error
                     await say(error_sentence(error, language), thread)
                     continue
                 pages = render_digest(digest, language, chat.username, settings.timezone)
@@ -365,25 +385,56 @@ class DigestHandlers:
                 logger.warning("chat %s has an unusable schedule; skipped", chat_id)
 
     async def _scheduled(self, context: CondensaContext) -> None:
+        """A daily firing (or its retry): the day's digest is marked sent only once it was
+        sent (or there was nothing new); a failure is tried again with back-off until the day
+        ends, and a worker that takes the firing holds it only while it runs."""
         job = context.job
         if job is None or job.chat_id is None:
             return
-        clock, zone = job.data if isinstance(job.data, tuple) else ("", "UTC")
-        day = dt.datetime.now(_zone(zone)).date().isoformat()
+        data = job.data if isinstance(job.data, tuple) else ("", "UTC")
+        clock, zone = data[0], data[1]
+        attempt = data[2] if len(data) > 2 else 0
+        now = dt.datetime.now(_zone(zone))
+        day = data[3] if len(data) > 3 else now.date().isoformat()
+        if now.date().isoformat() != day:
+            logger.warning(
+                "scheduled digest for %s of %s given up: its day ended", job.chat_id, day
+            )
+            return
         firing = f"scheduled:{job.chat_id}:{day}:{clock}"
-        if not await self._deps.coordination.once(firing, 86400 * 2):
-            return  # another worker sends this digest
+        coordination = self._deps.coordination
+        if await coordination.seen(firing):
+            return  # sent today already (by this worker or another)
+        token = await coordination.hold(firing, DIGEST_LOCK_SECONDS)
+        if token is None:
+            return  # another worker is sending it
         try:
             chat = await context.bot.get_chat(job.chat_id)
-        except TelegramError as exc:
-            logger.warning("scheduled digest for %s skipped: %s", job.chat_id, exc)
+            preferences = await self._deps.store.get_preferences(chat.id)
+            language = pick_language(preferences.language, None)
+            await self.send_digest(
+                context.bot, chat, language, quiet_when_empty=True, scheduled=True
+            )
+        except (TelegramError, DigestDeferred) as exc:
+            delay = SCHEDULE_RETRY_SECONDS * 2 ** min(attempt, 6)
+            logger.warning(
+                "scheduled digest for %s not sent (%s); trying again in %.0f s",
+                job.chat_id,
+                exc,
+                delay,
+            )
+            if context.job_queue is not None:
+                context.job_queue.run_once(
+                    self._scheduled,  # type: ignore[arg-type]  # the context's own job queue
+                    delay,
+                    chat_id=job.chat_id,
+                    name=f"{_RETRY_PREFIX}{job.chat_id}",
+                    data=(clock, zone, attempt + 1, day),
+                )
             return
-        preferences = await self._deps.store.get_preferences(chat.id)
-        language = pick_language(preferences.language, None)
-        try:
-            await self.send_digest(context.bot, chat, language, quiet_when_empty=True)
-        except TelegramError as exc:
-            logger.warning("scheduled digest for %s failed: %s", chat.id, exc)
+        finally:
+            await coordination.release(firing, token)
+        await coordination.mark(firing, 86400 * 2)
 
     async def _purge(self, context: CondensaContext) -> None:
         day = dt.datetime.now(dt.UTC).date().isoformat()
@@ -496,5 +547,6 @@ class DigestHandlers:
 def _remove_job(job_queue: JobQueue | None, chat_id: int) -> None:  # type: ignore[type-arg]
     if job_queue is None:
         return
-    for job in job_queue.get_jobs_by_name(f"{_JOB_PREFIX}{chat_id}"):
-        job.schedule_removal()
+    for name in (f"{_JOB_PREFIX}{chat_id}", f"{_RETRY_PREFIX}{chat_id}"):
+        for job in job_queue.get_jobs_by_name(name):
+            job.schedule_removal()

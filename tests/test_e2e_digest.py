@@ -330,6 +330,44 @@ async def test_a_scheduled_digest_fires_and_survives_a_restart(
     assert not restarted.application.job_queue.get_jobs_by_name(f"digest:{GROUP_ID}")
 
 
+async def test_a_scheduled_digest_whose_first_try_fails_is_delivered_once(
+    emulator: BotAPIEmulator,
+    make_bot: BotFactory,
+    group: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import handlers.digest
+
+    monkeypatch.setattr(handlers.digest, "SCHEDULE_RETRY_SECONDS", 1.0)
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    await post_conversation(emulator, runtime, group, count=30)
+    emulator.inject_fault("getChat", 502, description="Bad Gateway")  # the first try fails
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).strftime("%H:%M:%S")
+    reply = await command(emulator, group, "Ana", f"/schedule {soon} UTC")
+    last = reply["message_id"]
+    await emulator.wait_until(lambda: photos_after(emulator, GROUP_ID, last), timeout=60)
+    failed = [c for c in emulator.calls if c.method == "getChat" and not c.ok]
+    assert len(failed) == 1, "the digest was sent by the retry after the failed try"
+    texts = [m["text"] for m in texts_after(emulator, GROUP_ID, last)]
+    assert sum("30 messages from 3 people" in text for text in texts) == 1
+    assert not any("busy" in text for text in texts)
+    # A further firing the same day (a retry, another worker) finds it sent and stays quiet.
+    job_queue = runtime.application.job_queue
+    assert job_queue is not None
+    daily = job_queue.get_jobs_by_name(f"digest:{GROUP_ID}")[0].callback
+    fired = asyncio.Event()
+
+    async def fire_again(context: Any) -> None:
+        await daily(context)
+        fired.set()
+
+    calls = len(emulator.calls)
+    job_queue.run_once(fire_again, 0, chat_id=GROUP_ID, data=(soon, "UTC"))
+    await asyncio.wait_for(fired.wait(), 10)
+    assert not [c for c in emulator.calls[calls:] if c.method in ("sendMessage", "sendPhoto")]
+
+
 async def test_digest_narrative_ranges_and_links_between_two_messages(
     emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
 ) -> None:
