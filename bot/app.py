@@ -315,7 +315,11 @@ async def open_store(settings: Settings) -> SQLStore:
         from services.storage.postgres import PostgresStore
 
         return await PostgresStore.open(
-            settings.database_url.get_secret_value(), storage_key=key, key_dir=settings.data_dir
+            settings.database_url.get_secret_value(),
+            storage_key=key,
+            key_dir=settings.data_dir,
+            command_seconds=settings.database_command_timeout,
+            acquire_seconds=settings.database_acquire_timeout,
         )
     return await SQLiteStore.open(
         settings.database_path, storage_key=key, key_dir=settings.data_dir
@@ -442,7 +446,7 @@ class BotRuntime:
             from bot.cluster import RedisCoordination, RedisPace, connect
 
             url = self.settings.redis_url.get_secret_value()
-            self.redis = connect(url)
+            self.redis = connect(url, socket_timeout=self.settings.redis_socket_timeout)
             self.pacer.pace = RedisPace(
                 url,
                 self.settings.redis_prefix + ":pace",

@@ -90,14 +90,16 @@ async def finish(command: Awaitable[T]) -> T:
     return await asyncio.shield(asyncio.ensure_future(command))
 
 
-def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
+def connect(url: str, max_connections: int = 64, socket_timeout: float = 30.0) -> aioredis.Redis:
     """A client for ``REDIS_URL`` (bytes in, bytes out) whose pool makes callers wait for a
-    free connection rather than fail: hundreds of updates in hand each pace their sends."""
+    free connection rather than fail: hundreds of updates in hand each pace their sends.
+    ``socket_timeout`` (``REDIS_SOCKET_TIMEOUT``) bounds every command and the wait for a
+    connection."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=30,
-        socket_timeout=30,
+        timeout=socket_timeout,
+        socket_timeout=socket_timeout,
         socket_connect_timeout=5,
     )
     return aioredis.Redis(connection_pool=pool)

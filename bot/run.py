@@ -263,7 +263,9 @@ class QueueIngress:
         if master is None:
             key = settings.storage_key.get_secret_value() if settings.storage_key else None
             master = load_master_key(settings.data_dir, key, has_sealed_data=False)
-        self._redis = connect(settings.redis_url.get_secret_value())
+        self._redis = connect(
+            settings.redis_url.get_secret_value(), socket_timeout=settings.redis_socket_timeout
+        )
         await check_key(self._redis, settings.redis_prefix, master)
         self._queue = UpdateQueue(
             self._redis,

@@ -449,6 +449,46 @@ async def test_a_postgres_restart_is_ridden_out(postgres_dsn: str, postgres_serv
         await store.close()
 
 
+async def test_a_stuck_statement_or_an_exhausted_pool_fails_in_time_instead_of_stalling(
+    postgres_dsn: str,
+) -> None:
+    store = await PostgresStore.open(
+        postgres_dsn,
+        storage_key=encode_key(KEY),
+        pool_size=1,
+        command_seconds=1.0,
+        acquire_seconds=0.5,
+    )
+    try:
+
+        async def stuck(tx: Any) -> Any:
+            return await tx.fetch("SELECT pg_sleep(30)")
+
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await store.db.run(stuck)
+        assert time.monotonic() - started < 5, "DATABASE_COMMAND_TIMEOUT"
+
+        held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold(tx: Any) -> None:
+            held.set()
+            await release.wait()
+
+        holder = asyncio.create_task(store.db.run(hold))
+        await held.wait()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await store.digest_settings(-5)  # the only connection is taken
+        assert time.monotonic() - started < 3, "DATABASE_ACQUIRE_TIMEOUT"
+        release.set()
+        await holder
+        assert not (await store.digest_settings(-5)).enabled, "usable again"
+    finally:
+        await store.close()
+
+
 # ---------------------------------------------------------------------- real processes
 
 

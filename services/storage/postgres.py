@@ -79,9 +79,12 @@ class _PostgresTx:
 class PostgresDatabase:
     """A pool of connections; each transaction on one of them, retried when it was lost."""
 
-    def __init__(self, pool: asyncpg.Pool, reconnect_seconds: float = 60.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, reconnect_seconds: float = 60.0, acquire_seconds: float = 10.0
+    ) -> None:
         self.pool = pool
         self.reconnect_seconds = reconnect_seconds
+        self.acquire_seconds = acquire_seconds
 
     async def run(self, operation: Callable[[Any], Awaitable[R]]) -> R:
         loop = asyncio.get_running_loop()
@@ -89,10 +92,17 @@ class PostgresDatabase:
         pause = 0.2
         while True:
             try:
-                async with self.pool.acquire() as connection, connection.transaction():
+                # Bounded waits: a pool that hands out no connection, or a statement stuck on a
+                # lock, raises TimeoutError (the caller's "store down") instead of stalling.
+                async with (
+                    self.pool.acquire(timeout=self.acquire_seconds) as connection,
+                    connection.transaction(),
+                ):
                     return await operation(_PostgresTx(connection))
             except CONNECTION_LOST as exc:
-                if loop.time() + pause > deadline:
+                # TimeoutError is an OSError too, but a statement or a pool wait that ran out
+                # of time is reported at once: running it again would stall as long again.
+                if isinstance(exc, TimeoutError) or loop.time() + pause > deadline:
                     raise
                 logger.warning("PostgreSQL connection lost (%s); retrying in %.1f s", exc, pause)
                 await asyncio.sleep(pause)
@@ -115,6 +125,8 @@ class PostgresStore(SQLStore):
         key_dir: Path | None = None,
         pool_size: int = 10,
         reconnect_seconds: float = 60.0,
+        command_seconds: float = 30.0,
+        acquire_seconds: float = 10.0,
     ) -> PostgresStore:
         """Connect to ``dsn``, bring the schema up to date, unlock with the master key.
 
@@ -124,9 +136,11 @@ class PostgresStore(SQLStore):
         Raises:
             StorageKeyError: the key is malformed, missing, or not this database's key.
         """
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, command_timeout=command_seconds
+        )
         try:
-            store = cls(PostgresDatabase(pool, reconnect_seconds))
+            store = cls(PostgresDatabase(pool, reconnect_seconds, acquire_seconds))
             await store.db.run(store._migrate)
             await store._unlock(storage_key, key_dir or Path("."))
         except BaseException:
