@@ -139,6 +139,8 @@ class BotAPIEmulator(SimulatedUsers):
             return self._error(BotAPIError(400, "Bad Request: can't parse request body"))
         call = RecordedCall(method, dict(params))
         self.calls.append(call)
+        async with self._changed:  # a test may wait for the call itself (a long poll's offset)
+            self._changed.notify_all()
         try:
             malformed = self._maybe_fault(method)
             if malformed is not None:

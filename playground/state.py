@@ -81,6 +81,8 @@ class EmulatorState:
         self.polling_started = asyncio.Event()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
+        self.last_update_id = 0
+        """The id of the newest update queued for the bot."""
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)

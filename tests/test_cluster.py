@@ -207,10 +207,22 @@ async def test_shared_pace_holds_across_workers_and_a_429_pauses_the_chat(
         window = [s for s in stamps if stamps[i] <= s < stamps[i] + 2.9]
         assert len(window) <= 3
     assert await paces[0].has_capacity(-100500)  # another chat is not held up
-    await paces[0].pause(-100500, 0.5)
+    # Worker 0 is told 429 for the group: worker 1's next send to it waits out the pause.
+    pausing = asyncio.create_task(paces[0].pause(-100500, 1.0))
     before = time.monotonic()
-    await paces[1].acquire(-100500)  # the pause is seen by the other worker
-    assert time.monotonic() - before < 0.5 + 0.3
+    await wait_until_paused(redis_client, f"{prefix}:pace:paused:-100500")
+    await paces[1].acquire(-100500)
+    waited = time.monotonic() - before
+    assert 0.8 <= waited < 1.0 + 0.5, f"waited {waited:.2f} s for a 1 s pause"
+    await pausing
+
+
+async def wait_until_paused(client: aioredis.Redis, key: str) -> None:
+    """The pause is recorded in Redis (one round trip after it was asked for)."""
+    deadline = time.monotonic() + 5
+    while not await client.exists(key):
+        assert time.monotonic() < deadline, "the pause never reached Redis"
+        await asyncio.sleep(0.01)
 
 
 async def test_hundreds_of_sends_in_hand_wait_for_a_connection_and_a_dead_redis_paces_locally(

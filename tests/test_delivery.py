@@ -231,7 +231,18 @@ async def test_forwards_buffered_at_sigterm_are_answered_after_the_restart(
         for start in (0, 4, 8):
             part = ". ".join(sentences[start : start + 4]) + "."
             await emulator.send_text(chat, user, part, forward_from=author)
-        await asyncio.sleep(0.5)  # received, batched (3 s window), not answered yet
+        last = emulator.last_update_id
+        # Kept: the bot confirms an offset past the forwards only once its inbox holds them
+        # (and they wait in the 3 s batch window, not answered yet).
+        await emulator.wait_until(
+            lambda: any(
+                int(c.params.get("offset") or 0) > last
+                for c in emulator.calls
+                if c.method == "getUpdates"
+            ),
+            timeout=30,
+        )
+        assert not emulator.bot_messages(chat["id"])
         took = await stop_bot(process, signal.SIGTERM)
         assert took < 10.0, f"SIGTERM took {took:.1f} s"
         assert process.returncode == 0
