@@ -18,8 +18,8 @@ class SimulatedUsers(EmulatorState):
 
     async def push_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Queue an update of ``kind`` ("message", "callback_query", …) for the bot."""
-        update = {"update_id": next(self._update_ids), kind: payload}
-        self.last_update_id = update["update_id"]
+        self.last_update_id = next(self._update_ids)
+        update = {"update_id": self.last_update_id, kind: payload}
         self._updates.append(update)
         await self._notify("update", update)
         return update
