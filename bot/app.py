@@ -280,6 +280,7 @@ def limits_from(settings: Settings) -> Limits:
     return Limits(
         auto_summary_min_chars=settings.auto_summary_min_chars,
         forward_batch_seconds=settings.forward_batch_seconds,
+        forward_batch_max_messages=settings.forward_batch_max_messages,
         max_input_chars=settings.max_input_chars,
         max_file_bytes=settings.max_file_bytes,
         keywords_top_n=settings.keywords_top_n,

@@ -73,6 +73,7 @@ class Limits:
 
     auto_summary_min_chars: int = 600
     forward_batch_seconds: float = 2.0
+    forward_batch_max_messages: int = 50
     max_input_chars: int = 100_000
     max_file_bytes: int = 20 * 1024 * 1024
     keywords_top_n: int = 10

@@ -17,11 +17,12 @@ from telegram import (
     MessageOriginUser,
     Update,
 )
+from telegram.constants import MessageLimit
 
 from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
-from handlers.i18n import pick_language, t
+from handlers.i18n import pick_language, t, tn
 from handlers.inputs import (
     InputText,
     message_text,
@@ -30,7 +31,7 @@ from handlers.inputs import (
     resolve_input,
 )
 from handlers.progress import WorkInProgress
-from handlers.render import document_heading, render_keywords, render_summary
+from handlers.render import document_heading, escape, render_keywords, render_summary
 from handlers.work import defer_current_update
 from services.core.errors import CondensaError, InputTooLarge
 from services.core.types import ChatMessage, ChatPreferences, SummaryOptions
@@ -69,6 +70,9 @@ class _Batch:
     first_seen: float = 0.0
     update_ids: list[int] = field(default_factory=list)
     """Updates kept pending until the batch is answered (re-run after a restart otherwise)."""
+    chars: int = 0
+    left_out: int = 0
+    """Messages past the batch's caps (count, characters): counted, not kept."""
 
 
 class SummaryHandlers:
@@ -225,7 +229,16 @@ class SummaryHandlers:
     def _enqueue(self, key: tuple[int, int], message: Message) -> None:
         loop = asyncio.get_running_loop()
         batch = self._batches.setdefault(key, _Batch(first_seen=loop.time()))
-        batch.messages.append(message)
+        limits = self._deps.limits
+        size = len(message_text(message))
+        if (
+            len(batch.messages) < limits.forward_batch_max_messages
+            and batch.chars + size <= limits.max_input_chars
+        ) or not batch.messages:
+            batch.messages.append(message)
+            batch.chars += size
+        else:
+            batch.left_out += 1  # a flood of forwards holds a count, not the messages
         update_id = defer_current_update()
         if update_id is not None:
             batch.update_ids.append(update_id)
@@ -243,13 +256,13 @@ class SummaryHandlers:
             if batch is None or not batch.messages:
                 return
             try:
-                await self._summarize_batch(batch.messages)
+                await self._summarize_batch(batch.messages, batch.left_out)
             except Exception:  # a background task has no error handler to reach
                 logger.exception("summarizing a batch of %d messages failed", len(batch.messages))
             if self._deps.finish_updates is not None:
                 await self._deps.finish_updates(batch.update_ids)
 
-    async def _summarize_batch(self, messages: list[Message]) -> None:
+    async def _summarize_batch(self, messages: list[Message], left_out: int = 0) -> None:
         messages.sort(key=lambda m: m.message_id)
         last = messages[-1]
         preferences = await self._deps.store.get_preferences(last.chat_id)
@@ -269,7 +282,19 @@ class SummaryHandlers:
         else:
             joined = "\n\n".join(text for _, text in said)
         source = InputText(joined, "message")
-        await self._answer(last, language, lambda: self._summarize(source, preferences, language))
+
+        async def work() -> list[str]:
+            pages = await self._summarize(source, preferences, language)
+            if left_out:
+                limit = self._deps.limits.forward_batch_max_messages
+                note = escape(tn("batch_more", left_out, language, limit=limit))
+                if len(pages[-1]) + len(note) + 2 <= MessageLimit.MAX_TEXT_LENGTH:
+                    pages[-1] += "\n\n" + note
+                else:
+                    pages.append(note)
+            return pages
+
+        await self._answer(last, language, work)
 
     async def shutdown(self) -> None:
         """Cancel pending batch timers: their updates stay pending in the inbox and are

@@ -202,6 +202,24 @@ async def test_forwarded_parts_are_joined_and_answered_once(
     assert replies[0]["text"].startswith("LexRank · 3 of 12"), "all three parts were joined"
 
 
+async def test_a_flood_of_forwards_is_capped_and_says_how_many_were_left_out(
+    emulator: BotAPIEmulator, make_bot: BotFactory, people: dict[str, Any]
+) -> None:
+    runtime = await make_bot(services=real_services(), forward_batch_max_messages=3)
+    chat, bob = people["bob_chat"], people["bob"]
+    author = {"id": 99, "is_bot": False, "first_name": "Reporter"}
+    sentences = ENGLISH_ARTICLE.split(". ")
+    parts = [". ".join(sentences[i : i + 4]) + "." for i in range(0, 12, 4)]
+    for part in [*parts, "One more line.", "And another one."]:
+        await emulator.send_text(chat, bob, part, forward_from=author)
+    replies = await wait_replies(emulator, bob["id"])
+    text = replies[0]["text"]
+    assert text.startswith("LexRank · 3 of 12"), "the first three were summarized"
+    assert "… and 2 more forwarded messages, not included: at most 3" in text
+    assert runtime.intake is not None
+    await emulator.wait_until(lambda: runtime.intake.in_hand == 0)  # all five marked done
+
+
 async def test_settings_keyboard_round_trip(
     emulator: BotAPIEmulator, make_bot: BotFactory, people: dict[str, Any]
 ) -> None:
