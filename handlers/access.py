@@ -207,15 +207,20 @@ class AccessGate:
         if not admin:
             exceeded = await self._exceeded(day, user.id, chat.id if group else None, message)
             if exceeded:
-                await self._ledger.add_usage(day, "user", user.id, Usage(refused=1))
+                await self._ledger.add_usage(
+                    day, "user", user.id, Usage(refused=1), once_key=f"{update.update_id}:refused"
+                )
                 language = context.chat_settings.language
                 await message.reply_text(
                     t(exceeded, language, wait=until_midnight(now)), do_quote=True
                 )
                 raise ApplicationHandlerStop
-        await self._ledger.add_usage(day, "user", user.id, Usage(requests=1, chars=size))
+        # Counted once per update: the re-run of an update after a crash is not a new request.
+        counted = Usage(requests=1, chars=size)
+        once = f"{update.update_id}:request"
+        await self._ledger.add_usage(day, "user", user.id, counted, once_key=once)
         if group:
-            await self._ledger.add_usage(day, "chat", chat.id, Usage(requests=1, chars=size))
+            await self._ledger.add_usage(day, "chat", chat.id, counted, once_key=once)
         context.request_started = time.monotonic()
 
     async def _exceeded(

@@ -18,6 +18,7 @@ from handlers.i18n import t
 from handlers.inputs import command_arguments, message_text, read_document
 from handlers.progress import WorkInProgress
 from handlers.render import escape, pack_blocks, paragraph_blocks, split_plain
+from handlers.work import current_work
 from services.core.errors import CondensaError
 from services.core.protocols import TextGenerator
 from services.core.types import Prompt, Usage
@@ -175,9 +176,12 @@ class GenerateHandlers:
         if ledger is None or message.from_user is None or not tokens:
             return
         day = utc_day(time.time())
-        await ledger.add_usage(day, "user", message.from_user.id, Usage(tokens=tokens))
+        work = current_work.get()
+        once = f"{work.update_id}:tokens" if work is not None else None
+        used = Usage(tokens=tokens)
+        await ledger.add_usage(day, "user", message.from_user.id, used, once_key=once)
         if message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-            await ledger.add_usage(day, "chat", message.chat_id, Usage(tokens=tokens))
+            await ledger.add_usage(day, "chat", message.chat_id, used, once_key=once)
 
     @staticmethod
     def _final(text: str, stopped: bool, language: str) -> list[str]:

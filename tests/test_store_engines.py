@@ -148,6 +148,15 @@ async def test_access_quotas_usage_and_audit(store: SQLStore) -> None:
         1,
     )
     assert stats.answer_p50 == 1.0 and stats.top_users == [(42, 3)]
+    # An update re-run after a crash (or a retried transaction) counts once per key and scope.
+    for _ in range(2):
+        await store.add_usage("2026-12-02", "user", 42, Usage(1, 10, 0, 0), once_key="77:request")
+        await store.add_usage(
+            "2026-12-02", "chat", GROUP, Usage(1, 10, 0, 0), once_key="77:request"
+        )
+        await store.add_usage("2026-12-02", "user", 42, Usage(0, 0, 9, 0), once_key="77:tokens")
+    assert await store.usage("2026-12-02", "user", 42) == Usage(1, 10, 9, 0)
+    assert await store.usage("2026-12-02", "chat", GROUP) == Usage(1, 10, 0, 0)
 
 
 async def test_reopening_needs_the_same_key_and_keeps_everything(

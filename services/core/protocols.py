@@ -238,8 +238,10 @@ class AccessLedger(Protocol):
         """What ``subject`` (scope "user" or "chat") used on ``day``."""
         ...
 
-    async def add_usage(self, day: str, scope: str, subject: int, usage: Usage) -> None:
-        """Add ``usage`` to the day's counters of ``subject``."""
+    async def add_usage(
+        self, day: str, scope: str, subject: int, usage: Usage, once_key: str | None = None
+    ) -> None:
+        """Add ``usage`` to the day's counters of ``subject``, once per ``once_key``."""
         ...
 
     async def record_answer_time(self, day: str, seconds: float) -> None:

@@ -123,6 +123,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN recorded_at INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX outbox_by_age ON outbox (recorded_at);
     """,
+    # Usage counted once per update: a re-run after a crash, or a transaction retried after
+    # its COMMIT was lost, finds its key and adds nothing.
+    """
+    CREATE TABLE usage_counted (
+        usage_key TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        subject INTEGER NOT NULL,
+        counted_at INTEGER NOT NULL,
+        PRIMARY KEY (usage_key, scope, subject)
+    );
+    CREATE INDEX usage_counted_by_age ON usage_counted (counted_at);
+    """,
 )
 
 _POSTGRES_SPELLING = (

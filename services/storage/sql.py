@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from cachetools import TTLCache
+
 from services.core.types import (
     ChatMessage,
     ChatPreferences,
@@ -103,7 +105,9 @@ class SQLStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._master: MasterKey | None = None
-        self._ciphers: dict[int, GroupCipher] = {}
+        # Bounded: a bot in many groups keeps the keys of the busiest 10,000, and each for at
+        # most 10 minutes (another worker's /forget is seen here within that time).
+        self._ciphers: TTLCache[int, GroupCipher] = TTLCache(maxsize=10_000, ttl=600)
 
     @property
     def master(self) -> MasterKey | None:
@@ -494,6 +498,7 @@ class SQLStore:
             " AND update_id NOT IN (SELECT update_id FROM inbox)",
             before,
         )
+        await tx.execute("DELETE FROM usage_counted WHERE counted_at < ?", before)
         return len(old) + queued
 
     # ------------------------------------------------------------------ deletion
@@ -620,8 +625,28 @@ class SQLStore:
         return Usage(*(int(v) for v in row)) if row else Usage()
 
     @transaction
-    async def add_usage(self, tx: Tx, day: str, scope: str, subject: int, usage: Usage) -> None:
-        """Add to the day's counters of ``subject``."""
+    async def add_usage(
+        self,
+        tx: Tx,
+        day: str,
+        scope: str,
+        subject: int,
+        usage: Usage,
+        once_key: str | None = None,
+    ) -> None:
+        """Add to the day's counters of ``subject`` (only once per ``once_key``, e.g. the
+        update id and what is counted, in the same transaction)."""
+        if once_key is not None:
+            fresh = await tx.execute(
+                "INSERT INTO usage_counted (usage_key, scope, subject, counted_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (usage_key, scope, subject) DO NOTHING",
+                once_key,
+                scope,
+                subject,
+                int(time.time()),
+            )
+            if not fresh:
+                return
         await tx.execute(
             """
             INSERT INTO usage_daily (day, scope, subject, requests, chars, tokens, refused)
