@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from playground.conformance import check_call
 from playground.parser import BotAPIError, parse_html, utf16_len
 from playground.state import Fault, RecordedCall
 from playground.users import SimulatedUsers
@@ -142,6 +143,12 @@ class BotAPIEmulator(SimulatedUsers):
         async with self._changed:  # a test may wait for the call itself (a long poll's offset)
             self._changed.notify_all()
         try:
+            if self.strict:
+                try:
+                    check_call(method, params)
+                except BotAPIError:
+                    call.nonconforming = True
+                    raise
             malformed = self._maybe_fault(method)
             if malformed is not None:
                 return web.json_response({"ok": True, "result": malformed.result})

@@ -45,6 +45,8 @@ class RecordedCall:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     ok: bool = True
+    nonconforming: bool = False
+    """Refused because it does not conform to the Bot API (``playground.conformance``)."""
     error: str = ""
 
 
@@ -78,6 +80,8 @@ class EmulatorState:
         self.member_status: dict[tuple[int, int], str] = {}
         self.webhook: dict[str, Any] = {}
         self.faults: list[Fault] = []
+        self.strict = True
+        """Refuse every call that does not conform to the Bot API (``playground.conformance``)."""
         self.polling_started = asyncio.Event()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)

@@ -70,6 +70,8 @@ async def emulator() -> AsyncIterator[BotAPIEmulator]:
     await emu.start()
     yield emu
     await emu.stop()
+    refused = [(c.method, c.error) for c in emu.calls if c.nonconforming]
+    assert not refused, f"calls the real Bot API would refuse: {refused}"
 
 
 def make_settings(emulator: BotAPIEmulator, data_dir: Path, **overrides: Any) -> Settings:
