@@ -139,17 +139,16 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> str:
 
 
 async def _eval_keywords(settings: Settings, args: argparse.Namespace) -> str:
-    from tqdm import tqdm
-
     from bot.app import build_services
     from services.evaluation.data import load_keyphrase_examples
     from services.evaluation.keyphrases import keyphrase_report
+    from services.evaluation.progress import progress
 
     examples = load_keyphrase_examples(Path(args.data), args.limit)
     services = build_services(settings)
     rows = []
     try:
-        for example in tqdm(examples, desc="eval keywords", unit="doc", file=sys.stderr):
+        for example in progress(examples, "eval keywords", "doc"):
             try:
                 result = await services.keywords.extract(example.text, args.top, example.language)
                 phrases = [k.phrase for k in result.keyphrases]
@@ -184,17 +183,16 @@ def _write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
 
 
 async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
-    from tqdm import tqdm
-
     from bot.app import build_services
+    from services.evaluation.progress import progress
     from services.evaluation.rouge import bootstrap, evaluate_summarizer, summarize_scores
 
     examples = load_summary_examples(Path(args.data), args.limit)
     services = build_services(settings)
     method = args.method or services.summarizer.methods()[0]
     try:
-        progress = tqdm(examples, desc=f"eval {method}", unit="doc", file=sys.stderr)
-        run = await evaluate_summarizer(services.summarizer, progress, method, args.sentences)
+        shown = progress(examples, f"eval {method}", "doc")
+        run = await evaluate_summarizer(services.summarizer, shown, method, args.sentences)
     finally:
         services.close()
     if args.predictions_out:
@@ -287,11 +285,10 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> str:
 
 
 async def _eval_digest(settings: Settings, args: argparse.Namespace) -> str:
-    from tqdm import tqdm
-
     from bot.app import build_services
     from services.evaluation.data import load_conversation_examples
     from services.evaluation.digests import evaluate_digests
+    from services.evaluation.progress import progress
     from services.evaluation.rouge import summarize_scores
 
     examples = load_conversation_examples(Path(args.data), args.limit)
@@ -299,8 +296,7 @@ async def _eval_digest(settings: Settings, args: argparse.Namespace) -> str:
     try:
         if services.digests is None:  # pragma: no cover - build_services always makes one
             raise CondensaError("digests are not available")
-        progress = tqdm(examples, desc="eval digest", unit="chat", file=sys.stderr)
-        runs = await evaluate_digests(services.digests, progress)
+        runs = await evaluate_digests(services.digests, progress(examples, "eval digest", "chat"))
     finally:
         services.close()
     if args.predictions_out:

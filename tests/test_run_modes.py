@@ -199,3 +199,25 @@ async def test_command_line_contract(tmp_path: Path) -> None:
     phrases = [line.split("\t")[0] for line in out.strip().split("\n")]
     assert len(phrases) == 10 and len(set(phrases)) == 10
     assert not {"de", "y", "la", "el"} & {w for p in phrases for w in p.split()}
+
+
+async def test_eval_progress_in_a_log_is_one_line_per_tenth(tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import ENGLISH_ARTICLE
+
+    data = tmp_path / "mine.jsonl"
+    rows = [
+        {"id": str(n), "text": ENGLISH_ARTICLE, "summary": ENGLISH_ARTICLE.split(". ")[n % 5]}
+        for n in range(37)
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, out, err = await run_condensa(
+        tmp_path, "eval", "summary", "--data", str(data), "--method", "lead"
+    )
+    assert code == 0, err[-2000:]
+    progress = [line for line in err.splitlines() if line.startswith("eval lead:")]
+    assert 10 <= len(progress) <= 11, err[-2000:]
+    assert progress[-1].startswith("eval lead: 100 % (37/37 doc")
+    assert "\r" not in err, "no bar redrawn into a log"
+    assert "rouge" in out.lower()

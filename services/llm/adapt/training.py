@@ -27,6 +27,7 @@ from typing import Any
 from services.core.errors import ModelUnavailable
 from services.core.types import Length, model_name_problem
 from services.evaluation.data import BadDataFile, SummaryExample
+from services.evaluation.progress import progress
 from services.evaluation.rouge import ROUGE_TYPES, make_scorer, score_pair, summarize_scores
 from services.llm.engines import GenerationLimits, TransformersEngine
 from services.llm.summarizer import LLMSummarizer
@@ -212,12 +213,10 @@ class Adaptation:
     def _evaluate(
         self, engine: TransformersEngine, examples: Sequence[SummaryExample], label: str
     ) -> dict[str, dict[str, float]]:
-        from tqdm import tqdm
-
         summarizer = LLMSummarizer(engine, self._limits)
         scorer = make_scorer(self.config.language)
         per_document = []
-        for example in tqdm(examples, desc=f"scoring the {label}", disable=not self._progress):
+        for example in progress(examples, f"scoring the {label}", "doc", self._progress):
             sentences = split_sentences(self._truncate(engine, example.text), self.config.language)
             written = " ".join(
                 summarizer.summarize(sentences, self.config.language, Length.MEDIUM)
@@ -357,7 +356,6 @@ class Adaptation:
         schedule: Any,
     ) -> float:
         import torch
-        from tqdm import tqdm
 
         model.train()
         # Activations are recomputed layer by layer in the backward pass instead of kept, and
@@ -372,7 +370,7 @@ class Adaptation:
         losses: list[float] = []
         size = self.config.batch_size
         groups = [order[i : i + size] for i in range(0, len(order), size)]
-        for group in tqdm(groups, desc="training", disable=not self._progress):
+        for group in progress(groups, "training", "batch", self._progress):
             loss = batch_backward(model, [batches[i] for i in group])
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
