@@ -187,7 +187,11 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     from services.evaluation.progress import progress
     from services.evaluation.rouge import bootstrap, evaluate_summarizer, summarize_scores
 
-    examples = load_summary_examples(Path(args.data), args.limit)
+    if args.methods:
+        return await _compare_summaries(settings, args)
+    if len(args.data) > 1:
+        raise CondensaError("several --data files are compared with --methods a,b,…")
+    examples = load_summary_examples(Path(args.data[0]), args.limit)
     services = build_services(settings)
     method = args.method or services.summarizer.methods()[0]
     try:
@@ -201,7 +205,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     scores = summarize_scores(run.scores)
     faithful = bootstrap(run.faithfulness)
     report = {
-        "data": str(args.data),
+        "data": str(args.data[0]),
         "method": method,
         "documents": len(examples),
         "refused": refused,
@@ -212,7 +216,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(report, indent=2)
     lines = [
-        f"{method} on {args.data} ({len(examples)} documents, {refused} refused)",
+        f"{method} on {args.data[0]} ({len(examples)} documents, {refused} refused)",
         f"{'metric':<10} {'F1':>6}  95 % interval",
     ]
     for name, value in scores.items():
@@ -222,6 +226,43 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
         " (names, numbers and content words found in the source)"
     )
     return "\n".join(lines)
+
+
+async def _compare_summaries(settings: Settings, args: argparse.Namespace) -> str:
+    """``eval summary --methods a,b --data X Y``: every method on every file, one table per
+    ROUGE type (Markdown; ``--json`` for the numbers)."""
+    from bot.app import build_services
+    from services.evaluation.baselines import compare_methods, comparison_markdown
+    from services.evaluation.progress import progress
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    sets = {Path(path).stem: load_summary_examples(Path(path), args.limit) for path in args.data}
+    services = build_services(settings)
+    try:
+        table = await compare_methods(
+            services.summarizer,
+            sets,
+            methods,
+            args.sentences,
+            shown=lambda examples, label: progress(examples, f"eval {label}", "doc"),
+        )
+    finally:
+        services.close()
+    if args.json:
+        return json.dumps(table, indent=2)
+    parts = []
+    for metric, title in (
+        ("rouge1", "ROUGE-1"),
+        ("rouge2", "ROUGE-2"),
+        ("rougeLsum", "ROUGE-Lsum"),
+    ):
+        parts += [
+            f"{title} F1 (95 % interval)",
+            "",
+            comparison_markdown(table, metric, args.sentences),
+            "",
+        ]
+    return "\n".join(parts).rstrip()
 
 
 async def read_conversation(settings: Settings, data: bytes, name: str) -> list[ChatMessage]:
@@ -282,6 +323,37 @@ async def _digest(settings: Settings, args: argparse.Namespace) -> str:
     finally:
         services.close()
     return digest_text(digest)
+
+
+async def _eval_grounding(settings: Settings, args: argparse.Namespace) -> str:
+    from services.evaluation.faithfulness import evaluate_checker, load_faithfulness_examples
+    from services.evaluation.progress import progress
+    from services.grounding.checkers import AlignmentChecker, ConsistencyChecker, LLMJudge
+
+    examples = load_faithfulness_examples(Path(args.data), args.limit)
+    checker: ConsistencyChecker = AlignmentChecker()
+    if args.checker == "llm":
+        from bot.app import build_engine
+
+        checker = LLMJudge(build_engine(settings))
+    shown = progress(examples, f"eval grounding {checker.name}", "row")
+    report = await asyncio.to_thread(evaluate_checker, checker, shown, len(examples))
+    if args.json:
+        return json.dumps(report)
+    scores = report["balanced_accuracy"]
+    low, high = report["overall_interval"]
+    lines = [
+        f"grounding checker {report['checker']} on {args.data} ({len(examples)} rows)",
+        f"{'domain':<14} {'balanced accuracy':>18}",
+    ]
+    lines += [f"{name:<14} {value:>18.2f}" for name, value in scores.items() if name != "overall"]
+    lines += [
+        f"{'overall':<14} {scores['overall']:>18.2f}  [{low:.2f}, {high:.2f}] (mean of domains)",
+        f"recall: inconsistent {report['recall_inconsistent']:.1f} %, "
+        f"consistent {report['recall_consistent']:.1f} %",
+        f"seconds per example: {report['seconds_per_example']:.4f}",
+    ]
+    return "\n".join(lines)
 
 
 async def _eval_digest(settings: Settings, args: argparse.Namespace) -> str:
@@ -362,8 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
         "summary",
         help='ROUGE-1/2/Lsum F1 with bootstrap 95 %% intervals on {"text","summary"} JSONL',
     )
-    eval_summary.add_argument("--data", required=True, help="JSONL with text and summary fields")
+    eval_summary.add_argument(
+        "--data", required=True, nargs="+", help="JSONL with text and summary fields (one or more)"
+    )
     eval_summary.add_argument("--method", help="summary method (default: the configured one)")
+    eval_summary.add_argument(
+        "--methods",
+        help="compare these methods (comma-separated; 'longest' is the Longest-k baseline) on "
+        "every --data file, as one table per ROUGE type, e.g. lead,longest,embedding,"
+        "extractive:auto",
+    )
     eval_summary.add_argument("--limit", type=int, help="only the first N documents")
     eval_summary.add_argument(
         "--sentences",
@@ -382,6 +462,22 @@ def build_parser() -> argparse.ArgumentParser:
     eval_digest.add_argument("--limit", type=int, help="only the first N conversations")
     eval_digest.add_argument("--json", action="store_true", help="print a JSON report")
     eval_digest.add_argument("--predictions-out", help='write {"id","prediction"} JSONL here')
+    eval_grounding = eval_sub.add_parser(
+        "grounding",
+        help="balanced accuracy of a consistency checker on document/summary/label JSONL",
+    )
+    eval_grounding.add_argument(
+        "--data", required=True, help='JSONL with "document", "summary", "label" (1 = consistent)'
+    )
+    eval_grounding.add_argument(
+        "--checker",
+        choices=("offline", "llm"),
+        default="offline",
+        help="offline: the bot's alignment check; llm: the model judges each sentence "
+        "(the model server with LLM_BASE_URL, else the local model)",
+    )
+    eval_grounding.add_argument("--limit", type=int, help="only the first N rows")
+    eval_grounding.add_argument("--json", action="store_true", help="print a JSON report")
     eval_keywords = eval_sub.add_parser(
         "keywords", help='F1@5/F1@10 (and present-only) on {"text","keyphrases"} JSONL'
     )
@@ -626,6 +722,8 @@ def main(argv: list[str] | None = None) -> int:
         runner = _eval_keywords
     if args.command == "eval" and args.eval_command == "digest":
         runner = _eval_digest
+    if args.command == "eval" and args.eval_command == "grounding":
+        runner = _eval_grounding
     try:
         output = asyncio.run(runner(settings, args))
     except (CondensaError, StorageKeyError) as error:

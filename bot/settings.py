@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     parse_memory_mb: int = Field(default=1024, ge=32)
-    default_method: str = "embedding"
+    default_method: str = "extractive:auto"
     grounding: Literal["mark", "drop", "off"] = "mark"
     model_workers: int = Field(default=1, ge=1)
     model_threads: int = Field(default=0, ge=0)

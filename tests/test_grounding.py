@@ -4,6 +4,7 @@ dropped, numbered sources in the reply, and the faithfulness figure of ``eval su
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from handlers.render import render_summary
 from services.core.executor import ModelExecutor
@@ -80,3 +81,37 @@ async def test_the_reply_numbers_sources_and_explains_the_mark() -> None:
     assert (
         "<b>Fuentes</b>" in spanish and "He omitido 1 frase que la fuente no respalda." in spanish
     )
+
+
+def test_the_offline_checker_is_scored_by_balanced_accuracy_per_domain(tmp_path: Path) -> None:
+    import json
+
+    from services.evaluation.faithfulness import (
+        balanced_accuracy,
+        evaluate_checker,
+        load_faithfulness_examples,
+    )
+    from services.grounding.checkers import AlignmentChecker
+
+    assert balanced_accuracy([1, 1, 0, 0], [True, False, False, False]) == 75.0
+    assert balanced_accuracy([1, 0, 0, 0], [True, True, True, True]) == 50.0, "always 'fine'"
+    document = ENGLISH_ARTICLE
+    rows = [
+        ("news", "The project will cost 450 million euros.", 1),
+        ("news", "The project will cost 900 million euros.", 0),
+        ("news", "Mayor Smith approved three tram lines.", 0),
+        ("other", "Construction of the first tram line will start in the spring.", 1),
+        ("other", "Construction of the first tram line will start in 2031.", 0),
+    ]
+    data = tmp_path / "rows.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"id": str(n), "domain": d, "document": document, "summary": s, "label": y})
+            + "\n"
+            for n, (d, s, y) in enumerate(rows)
+        )
+    )
+    examples = load_faithfulness_examples(data)
+    report = evaluate_checker(AlignmentChecker(), examples, len(examples))
+    assert report["balanced_accuracy"] == {"overall": 100.0, "news": 100.0, "other": 100.0}
+    assert report["checker"] == "offline" and report["seconds_per_example"] < 1

@@ -184,7 +184,7 @@ def test_adapt_extractive_learns_cross_validates_saves_and_serves(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "extractive:figures unavailable (the saved head is damaged)" in captured.err
-    assert captured.out.startswith("embedding ·")
+    assert captured.out.startswith("extractive:auto ·"), "the default answers instead"
 
 
 def test_adapt_extractive_refuses_a_reserved_name(
@@ -194,3 +194,25 @@ def test_adapt_extractive_refuses_a_reserved_name(
     data = write_pairs(tmp_path / "pairs.jsonl", 6)
     assert main(["adapt", "--kind", "extractive", "--data", str(data), "--name", "auto"]) == 2
     assert "model name 'auto'" in capsys.readouterr().err
+
+
+async def test_the_default_falls_back_to_embedding_when_its_shipped_head_is_missing(
+    tmp_path: Path,
+) -> None:
+    """``extractive:auto`` is the default; without its heads the embedding ranker answers and
+    the summary says why."""
+    from services.core.executor import ModelExecutor
+    from services.core.types import SummaryOptions
+    from services.summarize.learned.ranker import LearnedRanker, ShippedHeads
+    from services.summarize.service import build_summary_service
+    from tests.conftest import ENGLISH_ARTICLE
+
+    service = build_summary_service(ModelExecutor(), 100_000)
+    assert service.methods()[0] == "extractive:auto"
+    working = await service.summarize(ENGLISH_ARTICLE, SummaryOptions(sentences=3))
+    assert working.method == "extractive:auto" and not working.note
+    service._rankers["extractive:auto"] = LearnedRanker(ShippedHeads(tmp_path))  # noqa: SLF001
+    fallback = await service.summarize(ENGLISH_ARTICLE, SummaryOptions(sentences=3))
+    assert fallback.method == "embedding"
+    assert fallback.requested_method == "extractive:auto" and fallback.note
+    assert len(fallback.sentences) == 3

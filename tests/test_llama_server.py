@@ -154,3 +154,35 @@ def test_digest_narrative_and_ask_written_by_the_server_are_grounded(llama_serve
     assert any("tournament" in m.text for m in answer.messages[:3])
     for sentence in answer.sentences:
         assert sentence.flagged or set(sentence.sources) <= set(answer.messages)
+
+
+def test_the_llm_judge_on_faithfulness_data_is_reported(
+    llama_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The judge through the real server, on the first rows of each domain of the shared
+    SummEdits part (a few hand-made rows without it): accuracy reported, not asserted."""
+    import json
+    from pathlib import Path
+
+    from services.evaluation.faithfulness import FaithfulnessExample, evaluate_checker
+    from services.grounding.checkers import LLMJudge
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "faithfulness"
+    rows: list[FaithfulnessExample] = []
+    if (shared / "summedits_dev.jsonl").exists():
+        per_domain: dict[str, int] = {}
+        for line in (shared / "summedits_dev.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if per_domain.get(record["domain"], 0) < 8:
+                per_domain[record["domain"]] = per_domain.get(record["domain"], 0) + 1
+                rows.append(FaithfulnessExample(**{k: record[k] for k in record}))
+    else:
+        summary = "The project will cost 450 million euros."
+        rows = [
+            FaithfulnessExample("a", "news", ENGLISH_ARTICLE, summary, 1),
+            FaithfulnessExample("b", "news", ENGLISH_ARTICLE, summary.replace("450", "900"), 0),
+        ]
+    report = evaluate_checker(LLMJudge(server_engine(llama_server)), rows, len(rows))
+    assert report["checker"] == "llm" and 0 <= report["balanced_accuracy"]["overall"] <= 100
+    with capsys.disabled():
+        print(f"\nLLM judge (SmolLM2-135M via llama.cpp's server): {json.dumps(report)}")

@@ -169,7 +169,7 @@ async def test_without_a_token_the_bot_runs_a_local_console_chat(tmp_path: Path)
     assert code == 0, err[-2000:]
     assert "No TELEGRAM_BOT_TOKEN is set" in output
     assert "turns long text into something you can read" in output
-    assert "Embedding · 3 of 12 sentences, 25 %" in output
+    assert "Learned · 3 of 12 sentences, 25 %" in output, "the default method"
 
 
 async def test_command_line_contract(tmp_path: Path) -> None:
@@ -184,7 +184,7 @@ async def test_command_line_contract(tmp_path: Path) -> None:
     code, out, err = await condensa("summarize", str(article), "--sentences", "2")
     assert code == 0, err
     lines = out.strip().split("\n")
-    assert lines[0] == "embedding · 2 of 12 sentences, 17 %"
+    assert lines[0] == "extractive:auto · 2 of 12 sentences, 17 %"
     assert all(line in SPANISH_ARTICLE for line in lines[2:]) and len(lines) == 4
 
     code, out, err = await condensa("summarize", "-", stdin=b"Too short.")
@@ -221,3 +221,32 @@ async def test_eval_progress_in_a_log_is_one_line_per_tenth(tmp_path: Path) -> N
     assert progress[-1].startswith("eval lead: 100 % (37/37 doc")
     assert "\r" not in err, "no bar redrawn into a log"
     assert "rouge" in out.lower()
+
+
+async def test_eval_summary_compares_methods_and_baselines_on_several_sets(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE
+
+    files = []
+    for name, article in (("news_en", ENGLISH_ARTICLE), ("news_es", SPANISH_ARTICLE)):
+        sentences = article.split(". ")
+        rows = [{"id": str(n), "text": article, "summary": sentences[n]} for n in range(4)]
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        files.append(str(path))
+    code, out, err = await run_condensa(
+        tmp_path, "eval", "summary", "--methods", "lead,longest", "--data", *files, "--json"
+    )
+    assert code == 0, err[-2000:]
+    table = json.loads(out)
+    assert set(table) == {"news_en", "news_es"} and set(table["news_en"]) == {"lead", "longest"}
+    # References are sentences 0-3: Lead-3 contains three of them word for word.
+    lead, longest = (table["news_en"][m]["rouge"]["rouge1"]["mean"] for m in ("lead", "longest"))
+    assert lead > longest
+    code, out, err = await run_condensa(
+        tmp_path, "eval", "summary", "--methods", "lead,longest", "--data", *files
+    )
+    assert code == 0 and "| Lead-3 |" in out and "| Longest-3 |" in out and "news_es" in out

@@ -87,6 +87,8 @@ def ground(
     source: Sequence[str],
     language: str,
     embed: Callable[[list[str]], np.ndarray] | None = None,
+    max_sources: int = MAX_SOURCES,
+    min_alignment: float = MIN_ALIGNMENT,
 ) -> list[GroundedSentence]:
     """Align each written sentence with ``source`` sentences and list what is unsupported.
 
@@ -95,6 +97,8 @@ def ground(
         source: the source's sentences.
         language: ISO 639-1 code (stemmer and stop words).
         embed: unit-length sentence embeddings, when an encoder is at hand.
+        max_sources: supporting sentences cited per written sentence, at most.
+        min_alignment: a source sentence aligned below this is not cited.
     """
     if not written:
         return []
@@ -110,8 +114,8 @@ def ground(
         terms = set(normalize_terms(tokenize_words(sentence), language))
         lexical = np.array([len(terms & st) / len(terms) if terms else 0.0 for st in source_terms])
         score = lexical if semantic is None else 0.5 * lexical + 0.5 * semantic[index]
-        order = [int(i) for i in np.argsort(-score, kind="stable")[:MAX_SOURCES]]
-        cited = [i for i in order if score[i] >= MIN_ALIGNMENT]
+        order = [int(i) for i in np.argsort(-score, kind="stable")[:max_sources]]
+        cited = [i for i in order if score[i] >= min_alignment]
         unsupported = novel_details(sentence, known)
         missing = sorted(terms - all_terms)
         if terms and len(missing) / len(terms) > 1 - MIN_CONTENT_COVERAGE:

@@ -130,6 +130,9 @@ class SummaryService:
         self._fallback = default_method if default_method in rankers else next(iter(rankers))
         known = {**rankers, **self._generators}
         self._default = default_method if default_method in known else self._fallback
+        # When a method's model is missing: the default, then the pretrained-only embedding
+        # ranker, then LexRank (no model at all); each only if it is another method.
+        self._fallbacks = [m for m in (self._fallback, "embedding", "lexrank") if m in rankers]
 
     def warm_up(self) -> None:
         """Load the sentence splitters, language model, stemmers and stop words (blocking)."""
@@ -180,14 +183,20 @@ class SummaryService:
                 )
                 note, requested, method = error.reason, method, self._fallback
         by_words = options.sentences is None and is_conversation(prepared.sentences)
-        try:
-            chosen = self._pick(self._ranker(method), prepared, count, options.length, by_words)
-        except ModelUnavailable as error:
-            if method == self._fallback:
-                raise
-            logger.warning("%s unavailable, falling back to %s: %s", method, self._fallback, error)
-            note, requested, method = error.reason, method, self._fallback
-            chosen = self._pick(self._rankers[method], prepared, count, options.length, by_words)
+        alternatives = [m for m in self._fallbacks if m != method]
+        while True:
+            try:
+                ranker = self._ranker(method)
+                chosen = self._pick(ranker, prepared, count, options.length, by_words)
+                break
+            except ModelUnavailable as error:
+                if not alternatives:
+                    raise
+                fallback = alternatives.pop(0)
+                logger.warning("%s unavailable, falling back to %s: %s", method, fallback, error)
+                note = note or error.reason
+                requested = requested or method
+                method = fallback
         logger.debug(
             "method=%s language=%s picked %d of %d", method, prepared.language, len(chosen), total
         )
@@ -264,7 +273,7 @@ class SummaryService:
 def build_summary_service(
     executor: ModelExecutor,
     max_chars: int,
-    default_method: str = "embedding",
+    default_method: str = "extractive:auto",
     abstractive: GenerativeSummarizer | None = None,
     llm: GenerativeSummarizer | None = None,
     adapted: AdaptedSource | None = None,
