@@ -74,6 +74,15 @@ async def emulator() -> AsyncIterator[BotAPIEmulator]:
     assert not refused, f"calls the real Bot API would refuse: {refused}"
 
 
+@pytest.fixture
+async def raw_emulator() -> AsyncIterator[BotAPIEmulator]:
+    """An emulator for tests that send non-conforming calls on purpose (no bot is checked)."""
+    emu = BotAPIEmulator()
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
 def make_settings(emulator: BotAPIEmulator, data_dir: Path, **overrides: Any) -> Settings:
     """Settings pointing at ``emulator``, with fast batching for tests."""
     values: dict[str, Any] = {
@@ -87,6 +96,29 @@ def make_settings(emulator: BotAPIEmulator, data_dir: Path, **overrides: Any) ->
 
 
 BotFactory = Callable[..., Awaitable[BotRuntime]]
+
+RUNNING: list[BotRuntime] = []
+"""The bots ``make_bot`` started for the current test (for :func:`settled`)."""
+
+
+async def settled(emulator: BotAPIEmulator, seconds: float = 60) -> None:
+    """Wait until every update queued so far was taken by the bot (it confirmed an offset past
+    the newest) and finished (nothing in hand, nothing running): after this, no reply to them
+    is still coming. The event a "nothing more is sent" check waits for, instead of a sleep."""
+    newest = emulator.last_update_id
+
+    def done() -> bool:
+        taken = any(
+            int(c.params.get("offset") or 0) > newest
+            for c in emulator.calls
+            if c.method == "getUpdates"
+        )
+        return taken and all(
+            r.intake is not None and r.intake.in_hand == 0 and r.processor.running == 0
+            for r in RUNNING
+        )
+
+    await emulator.wait_until(done, timeout=seconds)
 
 
 @pytest.fixture
@@ -104,11 +136,13 @@ async def make_bot(emulator: BotAPIEmulator, tmp_path: Path) -> AsyncIterator[Bo
         await runtime.start(polling=True, poll_timeout=1)
         await emulator.polling_started.wait()
         runtimes.append(runtime)
+        RUNNING.append(runtime)
         return runtime
 
     yield factory
     for runtime in runtimes:
         await runtime.stop()
+        RUNNING.remove(runtime)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -11,7 +10,7 @@ from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
 from services.storage.sqlite import SQLiteStore
 from services.summarize.service import build_summary_service
-from tests.conftest import ENGLISH_ARTICLE, BotFactory
+from tests.conftest import ENGLISH_ARTICLE, BotFactory, settled
 from tests.test_e2e_chat import UnusedKeywords
 
 OPERATOR, FRIEND, STRANGER = 900, 1000, 2000
@@ -42,13 +41,13 @@ def texts(emulator: BotAPIEmulator, chat_id: int) -> list[str]:
 
 
 async def settle(emulator: BotAPIEmulator, chat_id: int, count: int) -> list[str]:
-    """Wait until ``count`` final bot messages are in the chat, then a little longer (to see
-    that no further message comes)."""
+    """Wait until ``count`` final bot messages are in the chat and the bot finished every
+    update so far (so no further message is coming)."""
     await emulator.wait_until(
         lambda: len([t for t in texts(emulator, chat_id) if not t.startswith("⏳")]) >= count,
         timeout=60,
     )
-    await asyncio.sleep(0.6)
+    await settled(emulator)
     return [t for t in texts(emulator, chat_id) if not t.startswith("⏳")]
 
 
@@ -91,12 +90,12 @@ async def test_a_group_added_by_a_stranger_is_left_and_one_added_by_a_friend_is_
         "This group is not on this bot's list, so I'm leaving. Ask the bot's operator to allow it."
     ]
     await emulator.send_text(foreign, stranger, "/summary " + ENGLISH_ARTICLE)
-    await asyncio.sleep(1.0)
+    await settled(emulator)
     assert len(texts(emulator, GROUP)) == 1, "a group the bot left gets nothing more"
 
     friends = emulator.group_chat(GROUP - 1, "Friends")
     await emulator.add_bot(friends, friend)
-    await asyncio.sleep(0.5)
+    await settled(emulator)
     await emulator.send_text(friends, stranger, "/summary " + ENGLISH_ARTICLE)
     answer = (await settle(emulator, GROUP - 1, 1))[0]
     assert answer.startswith("LexRank ·"), "every member may use an allowed group"
@@ -192,7 +191,7 @@ async def test_a_denied_member_is_ignored_but_the_group_keeps_the_bot(
     stranger = emulator.add_user(STRANGER, "Troll", "en")
     group = emulator.group_chat(GROUP, "Open group")
     await emulator.send_text(group, stranger, "/summary " + ENGLISH_ARTICLE)
-    await asyncio.sleep(1.0)
+    await settled(emulator)
     assert texts(emulator, GROUP) == [] and not emulator.calls_to("leaveChat")
     await emulator.send_text(group, friend, "/summary " + ENGLISH_ARTICLE)
     assert (await settle(emulator, GROUP, 1))[-1].startswith("LexRank ·")

@@ -29,10 +29,9 @@ def test_the_kept_copy_is_the_shared_method_list() -> None:
 
 
 @pytest.fixture
-async def raw() -> AsyncIterator[tuple[BotAPIEmulator, Any]]:
+async def raw(raw_emulator: BotAPIEmulator) -> AsyncIterator[tuple[BotAPIEmulator, Any]]:
     """An emulator of its own (these calls are refused on purpose) and a caller."""
-    emulator = BotAPIEmulator()
-    await emulator.start()
+    emulator = raw_emulator
     user = emulator.add_user(5, "Ann")
     chat = emulator.private_chat(user)
     async with aiohttp.ClientSession() as session:
@@ -45,7 +44,6 @@ async def raw() -> AsyncIterator[tuple[BotAPIEmulator, Any]]:
                 return response.status, await response.json()
 
         yield emulator, call
-    await emulator.stop()
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from services.core.errors import Busy
 from services.core.executor import ModelExecutor
 from services.keywords.extractor import KeyBERTExtractor
 from services.summarize.service import build_summary_service
-from tests.conftest import ENGLISH_ARTICLE, BotFactory, long_article
+from tests.conftest import ENGLISH_ARTICLE, BotFactory, long_article, settled
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ async def test_the_same_update_delivered_twice_is_answered_once(
     await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]))
     await emulator.redeliver(update)  # Telegram never saw the acknowledgement
     await emulator.redeliver(update)
-    await asyncio.sleep(1.5)
+    await settled(emulator)
     assert len(emulator.bot_messages(chat["id"])) == 1
     assert runtime.store is not None and await runtime.store.inbox_pending() == []
 

@@ -18,7 +18,7 @@ from services.core.types import KeywordResult, Summary, SummaryOptions
 from services.keywords.extractor import KeyBERTExtractor
 from services.summarize.prepared import PreparedText
 from services.summarize.service import SummaryService, build_summary_service
-from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE, BotFactory
+from tests.conftest import ENGLISH_ARTICLE, SPANISH_ARTICLE, BotFactory, settled
 
 
 def real_services(workers: int = 1, queue: int = 4) -> Services:
@@ -153,7 +153,7 @@ async def test_group_commands_for_other_bots_are_ignored_and_topics_kept(
     await emulator.send_text(forum, bob, "/summary@OtherBot", reply_to=article, thread_id=77)
     await emulator.send_text(forum, bob, "/summary@CondensaBot", reply_to=article, thread_id=77)
     replies = await wait_replies(emulator, forum["id"])
-    await asyncio.sleep(0.5)
+    await settled(emulator)
     assert len(final_replies(emulator, forum["id"])) == 1, "/summary@OtherBot got no answer"
     assert replies[0]["message_thread_id"] == 77
     typing = emulator.calls_to("sendChatAction")
@@ -197,7 +197,7 @@ async def test_forwarded_parts_are_joined_and_answered_once(
     for part in parts:
         await emulator.send_text(chat, bob, part, forward_from=author)
     replies = await wait_replies(emulator, bob["id"])
-    await asyncio.sleep(1.0)
+    await settled(emulator)
     assert len(final_replies(emulator, bob["id"])) == 1
     assert replies[0]["text"].startswith("LexRank · 3 of 12"), "all three parts were joined"
 
@@ -418,9 +418,10 @@ async def test_bad_input_gets_one_clear_sentence(
     assert reply["text"].count(". ") <= 2, "one sentence, not a report"
 
 
-async def test_emulator_rejects_what_telegram_rejects(emulator: BotAPIEmulator) -> None:
+async def test_emulator_rejects_what_telegram_rejects(raw_emulator: BotAPIEmulator) -> None:
     import aiohttp
 
+    emulator = raw_emulator
     base = f"{emulator.url}/bot{emulator.token}"
     chat = emulator.private_chat(emulator.add_user(5, "Eve"))
     async with aiohttp.ClientSession() as session:
@@ -523,7 +524,7 @@ async def test_abstractive_method_through_the_bot(
     if available:
         assert reply["text"].startswith("Abstractive · ")
     else:
-        assert reply["text"].startswith("Embedding · 3 de 12 frases")
+        assert reply["text"].startswith("Learned · 3 de 12 frases"), "the default answers"
         assert "El método Abstractive no está disponible en este servidor" in reply["text"]
         assert any(e["type"] == "italic" for e in reply["entities"])
 
@@ -539,5 +540,5 @@ async def test_edits_start_no_new_work(
     long_text = await emulator.send_text(chat, bob, ENGLISH_ARTICLE)
     await wait_replies(emulator, bob["id"], count=2)
     await emulator.edit_text(chat, long_text["message_id"], ENGLISH_ARTICLE + " Edited.")
-    await asyncio.sleep(3.0)  # longer than the forward batch window
+    await settled(emulator)  # a batch in its window would still be in hand
     assert len(emulator.bot_messages(bob["id"])) == 2, "an edit answered again"
