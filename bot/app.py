@@ -444,7 +444,9 @@ class BotRuntime:
         self.pacer.ledger = self.store
         coordination: Any = None
         if self.settings.redis_url is not None:
-            from bot.cluster import RedisCoordination, RedisPace, connect
+            from bot.delivery.coordination import RedisCoordination
+            from bot.delivery.redis_client import connect
+            from bot.delivery.shared_pace import RedisPace
 
             url = self.settings.redis_url.get_secret_value()
             self.redis = connect(url, socket_timeout=self.settings.redis_socket_timeout)
@@ -565,7 +567,8 @@ class BotRuntime:
     async def start_worker(self, name: str | None = None) -> None:
         """Initialize and start the application as a queue worker (``REDIS_URL``): updates
         come from the streams this worker owns and are acknowledged there when handled."""
-        from bot.cluster import QueueLedger, QueueNames, QueueSeal, StreamConsumer, check_key
+        from bot.delivery.queue import QueueNames, QueueSeal, check_key
+        from bot.delivery.streams import QueueLedger, StreamConsumer
 
         await self.application.initialize()
         await self._post_init(self.application)

@@ -255,7 +255,8 @@ class QueueIngress:
         self, master: Any = None, polling: bool = True, poll_timeout: int = 10
     ) -> None:
         """Connect, check the key, and poll (unless a webhook feeds :meth:`accept`)."""
-        from bot.cluster import QueueNames, QueueSeal, UpdateQueue, check_key, connect
+        from bot.delivery.queue import QueueNames, QueueSeal, UpdateQueue, check_key
+        from bot.delivery.redis_client import connect
         from services.storage.crypto import load_master_key
 
         settings = self.settings

@@ -25,16 +25,11 @@ import pytest
 import redis.asyncio as aioredis
 from telegram import Update
 
-from bot.cluster import (
-    QueueNames,
-    QueueSeal,
-    QueueUnavailable,
-    RedisCoordination,
-    RedisPace,
-    StreamConsumer,
-    UpdateQueue,
-    connect,
-)
+from bot.delivery.coordination import RedisCoordination
+from bot.delivery.queue import QueueNames, QueueSeal, QueueUnavailable, UpdateQueue
+from bot.delivery.redis_client import connect
+from bot.delivery.shared_pace import RedisPace
+from bot.delivery.streams import StreamConsumer
 from handlers.deps import LocalCoordination
 from playground.api import BotAPIEmulator
 from services.storage.crypto import MasterKey, encode_key, new_key
@@ -136,7 +131,8 @@ async def test_workers_share_the_streams_and_a_dead_workers_updates_are_taken_ov
         await wait_for(lambda: len(first.seen) + len(second.seen) == 16)
         # "one" dies holding its updates, never acknowledged: no release, no goodbye.
         assert one._supervisor is not None  # noqa: SLF001 - the crash being simulated
-        await one._supervisor.stop()  # noqa: SLF001
+        for task in one._supervisor._tasks.values():  # noqa: SLF001
+            task.cancel()
         held = sorted(u for u, _ in first.seen)
         assert held
         await wait_for(lambda: len(two.partitions) == 8, 15)

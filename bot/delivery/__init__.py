@@ -6,7 +6,15 @@
   keeps dying.
 - ``health``: ``/healthz`` and ``/metrics`` (Prometheus) from the supervisor and the counters.
 
-With ``REDIS_URL`` the queue, leases and shared pace are in ``bot.cluster``.
+With ``REDIS_URL`` (several processes serving one bot):
+
+- ``queue``: the ingress appends each update, sealed and deduplicated, to its chat's stream.
+- ``streams``: workers own streams by lease, read them in order, acknowledge after the work.
+- ``shared_pace``: the outbound pace shared by every worker.
+- ``coordination``: once-only firings, per-group locks, marks of what was done.
+- ``redis_client``: the client and what "Redis is down" raises.
+
+Imported on demand (the single process never loads redis-py's stream code).
 """
 
 from bot.delivery.inbox import (

@@ -6,12 +6,14 @@
   a second one, so the re-run edits the same placeholder into the answer.
 - **Outbound pace** (same class, through a :class:`Pace`): per private chat a burst of 3 then 1
   message per second, per group 20 per minute, 30 per second overall (:class:`LocalPace`:
-  ``aiolimiter`` leaky buckets; with ``REDIS_URL`` ``bot.cluster.RedisPace`` shares them across
+  ``aiolimiter`` leaky buckets; with ``REDIS_URL`` ``shared_pace.RedisPace`` shares them across
   workers; edits and chat actions count, and a chat action is skipped rather than waited for
   when its chat or the bot is at the limit); a 429 ``retry_after`` delays that chat only.
 - **Bounded state.** Per-chat buckets and locks live in ``cachetools`` TTL maps with a size cap:
-  a chat quiet for an hour is forgotten (its bucket would be empty again anyway), so a bot that
-  meets a million chats does not keep a million entries.
+  a chat quiet for ten minutes is forgotten (its bucket refilled within a minute anyway), and
+  at most 10,000 chats are kept (the least recently used go first: forgetting a chat only
+  matters within its bucket's period, and 10,000 chats sending within seconds is far beyond
+  Telegram's 30 messages a second), so a bot that meets a million chats keeps ~15 MB of them.
 
 PTB offers the extension point; the bookkeeping is ours because it is the point: which update
 a send belongs to and whether it already happened.
@@ -43,10 +45,10 @@ SEND_ENDPOINTS = frozenset(
 )
 """Methods that put a new message in a chat: recorded per update, never repeated on a re-run."""
 
-CHATS_KEPT = 100_000
-"""Per-chat entries kept at most (least recently used dropped first)."""
-CHAT_IDLE_SECONDS = 3600.0
-"""A chat's entry is dropped after this long unused (longer than any bucket period or 429)."""
+CHATS_KEPT = 10_000
+"""Per-chat entries kept at most (least recently used dropped first): each is ~1.5 KB."""
+CHAT_IDLE_SECONDS = 600.0
+"""A chat's entry is dropped after this long unused (longer than any bucket's period)."""
 
 
 def chat_map(maxsize: int = CHATS_KEPT, ttl: float = CHAT_IDLE_SECONDS) -> TTLCache[Any, Any]:

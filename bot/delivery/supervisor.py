@@ -118,15 +118,14 @@ class Supervisor:
         now = time.monotonic()
         return not self.failed.is_set() and all(s.up(now) for s in self._states.values())
 
-    async def stop(self) -> None:
-        """Cancel every task and wait for them."""
+    async def stop(self, seconds: float = 5.0) -> None:
+        """Cancel every task and wait for them, ``seconds`` at most (a task inside a command
+        that must run to its end, such as a shielded Redis call, is left to finish alone)."""
         self._stopping = True
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _wait_cancelled(tasks, seconds)
         for state in self._states.values():
             if state.state != "failed":
                 state.state = "stopped"
@@ -155,8 +154,7 @@ class Supervisor:
         state = self._states.pop(name, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await _wait_cancelled([task], 5.0)
         if state is not None:
             state.state = "stopped"
 
@@ -204,3 +202,16 @@ class Supervisor:
             logger.warning("restarting task %s in %.1f s", state.name, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_delay)
+
+
+async def _wait_cancelled(tasks: list[asyncio.Task[None]], seconds: float) -> None:
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in done:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
+    for task in pending:
+        logger.warning(
+            "task %s did not stop within %.0f s; left to finish", task.get_name(), seconds
+        )

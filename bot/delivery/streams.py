@@ -1,22 +1,12 @@
-"""Several processes serving one bot, through Redis (``REDIS_URL``).
+"""Workers reading the update streams (``REDIS_URL``).
 
-- **Queue** (:class:`UpdateQueue`): the ingress writes each update to one of
-  ``QUEUE_PARTITIONS`` Redis Streams, chosen by chat id, before Telegram is told it arrived;
-  a Lua script checks the update id and appends in one step, so a duplicate delivery is dropped.
-  Payloads are sealed (AES-GCM, a key derived from the storage master key).
-- **Workers** (:class:`StreamConsumer`): each stream is owned by one worker at a time (a lease
-  renewed every third of ``WORKER_LEASE_SECONDS``; workers share the streams evenly), so one
-  chat's updates are handled in order, by one process, and ``/cancel`` reaches the worker that
-  runs the generation. Entries are read with a consumer group and acknowledged (then deleted)
-  only when handled. When a worker dies, its lease runs out, another worker takes the stream
-  and claims its unacknowledged entries (``XAUTOCLAIM``) before reading new ones.
-- **Shared limits** (:class:`RedisPace`): the outbound pace (per chat, per group, overall) with
-  the ``limits`` library's moving windows in Redis, and a 429's pause for a chat.
-- **Coordination** (:class:`RedisCoordination`): a scheduled digest or purge fires once
-  (``SET NX`` per firing), one digest per group at a time (a lock with a token).
-
-redis-py's own stream commands are the engine: arq and taskiq are job queues that run jobs in
-any order on any worker, and per-chat order is the guarantee we keep.
+Each stream is owned by one worker at a time (a lease renewed every third of
+``WORKER_LEASE_SECONDS``; workers share the streams evenly), so one chat's updates are handled
+in order, by one process, and ``/cancel`` reaches the worker that runs the generation. Entries
+are read with a consumer group and acknowledged (then deleted) only when handled. When a worker
+dies, its lease runs out, another worker takes the stream and claims its unacknowledged entries
+(``XAUTOCLAIM``) before reading new ones. A worker whose leases go unconfirmed for two thirds
+of their time hands nothing more over (it is fenced locally) until a renewal succeeds.
 """
 
 from __future__ import annotations
@@ -30,43 +20,27 @@ import math
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from telegram import Update
 
-from bot.delivery import DeliveryLedger, LocalPace, Supervisor, chat_key, is_group
-from services.storage.crypto import NONCE_BYTES, MasterKey, SealedDataError
+from bot.delivery.inbox import DeliveryLedger
+from bot.delivery.queue import QueueNames, QueueSeal
+from bot.delivery.redis_client import REDIS_DOWN, RELEASE_SCRIPT
+from bot.delivery.supervisor import Supervisor
+from services.storage.crypto import SealedDataError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 GROUP = "workers"
 """The consumer group every stream is read with."""
-SEEN_SECONDS = 86_400
-"""Update ids are remembered this long for dedupe (Telegram re-delivers within hours)."""
 READ_BLOCK_MS = 1000
 """A reader's blocking read returns after this long with nothing new (then checks for stop)."""
-REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
-# Append an update unless its id was seen: one atomic step, so a crash between the check and
-# the append cannot lose an update or let a duplicate through.
-_ADD_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[2], '*', 'update', ARGV[2], 'id', ARGV[3])
-  return 1
-end
-return 0
-"""
 # Renew a lease only if we still hold it; release only our own.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -74,135 +48,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-
-async def finish(command: Awaitable[T]) -> T:
-    """Await a Redis command that runs to the end even when the caller is cancelled (the caller
-    still stops at once). A redis-py command cancelled half-way can leave its connection, and
-    whoever waits on it, hanging: a "typing…" task cancelled inside the shared pace held its
-    request's answer for good."""
-    return await asyncio.shield(asyncio.ensure_future(command))
-
-
-def connect(url: str, max_connections: int = 64, socket_timeout: float = 30.0) -> aioredis.Redis:
-    """A client for ``REDIS_URL`` (bytes in, bytes out) whose pool makes callers wait for a
-    free connection rather than fail: hundreds of updates in hand each pace their sends.
-    ``socket_timeout`` (``REDIS_SOCKET_TIMEOUT``) bounds every command and the wait for a
-    connection."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=socket_timeout,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5,
-    )
-    return aioredis.Redis(connection_pool=pool)
-
-
-class QueueUnavailable(ConnectionError):
-    """Redis could not take the updates: they are not acknowledged to Telegram."""
-
-
-class KeyMismatch(RuntimeError):
-    """This process's master key is not the one the other processes of the bot use."""
-
-
-async def check_key(client: aioredis.Redis, prefix: str, master: MasterKey) -> None:
-    """Every process of the bot must seal and open queued updates with one key: the first
-    records its key's check value, the others compare (``KeyMismatch`` when different)."""
-    name = f"{prefix}:key-check"
-    await client.set(name, master.check_value(), nx=True)
-    stored: Any = await client.get(name)
-    if stored is None or not master.matches(bytes(stored)):
-        raise KeyMismatch(
-            "this process's storage key differs from the one the bot's other processes use: "
-            "give every ingress and worker the same STORAGE_KEY"
-        )
-
-
-class QueueSeal:
-    """Seals queued updates: Redis holds them in memory (and in its AOF, if enabled) sealed."""
-
-    def __init__(self, master: MasterKey) -> None:
-        self._aead = AESGCM(master.derive(b"condensa update queue v1"))
-
-    def seal(self, update_id: int, payload: str) -> bytes:
-        """The payload sealed, bound to its update id."""
-        nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, payload.encode(), b"update:%d" % update_id)
-
-    def open(self, update_id: int, sealed: bytes) -> str:
-        """The payload; ``SealedDataError`` when it was altered or moved."""
-        try:
-            plain = self._aead.decrypt(
-                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], b"update:%d" % update_id
-            )
-        except Exception as exc:  # InvalidTag
-            raise SealedDataError("queued update failed authentication") from exc
-        return plain.decode()
-
-
-@dataclass(frozen=True)
-class QueueNames:
-    """Redis key names under one prefix."""
-
-    prefix: str
-    partitions: int
-
-    def stream(self, partition: int) -> str:
-        """The stream of a partition."""
-        return f"{self.prefix}:updates:{partition}"
-
-    def partition(self, chat_id: int) -> int:
-        """The partition of a chat (all of a chat's updates go to one stream)."""
-        return chat_id % self.partitions
-
-    def seen(self, update_id: int) -> str:
-        """The dedupe key of an update id."""
-        return f"{self.prefix}:seen:{update_id}"
-
-    def lease(self, partition: int) -> str:
-        """Who owns a partition."""
-        return f"{self.prefix}:lease:{partition}"
-
-    @property
-    def workers(self) -> str:
-        """Live workers (a sorted set of heartbeats)."""
-        return f"{self.prefix}:workers"
-
-
-class UpdateQueue:
-    """The ingress side: append updates to their chat's stream, once per update id."""
-
-    def __init__(self, client: aioredis.Redis, names: QueueNames, seal: QueueSeal) -> None:
-        self._client = client
-        self._names = names
-        self._seal = seal
-        self._add = client.register_script(_ADD_ONCE)
-
-    async def accept(self, updates: list[Update]) -> int:
-        """Queue the updates not seen before; returns how many were new. Raises when Redis
-        is unreachable, so the caller does not acknowledge them to Telegram."""
-        new = 0
-        try:
-            for update in updates:
-                payload = json.dumps(update.to_dict(), ensure_ascii=False)
-                partition = self._names.partition(chat_key(update) or 0)
-                sealed = self._seal.seal(update.update_id, payload)
-                added = await self._add(
-                    keys=[self._names.seen(update.update_id), self._names.stream(partition)],
-                    args=[SEEN_SECONDS, sealed, update.update_id],
-                )
-                new += int(added)
-        except REDIS_DOWN as exc:
-            raise QueueUnavailable(f"Redis is unreachable: {exc}") from exc
-        return new
 
 
 @dataclass
@@ -248,7 +93,7 @@ class StreamConsumer:
         self._logged: list[int] = []
         self._entries: dict[int, tuple[int, bytes]] = {}  # update id → (partition, entry id)
         self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_SCRIPT)
         self._supervisor: Supervisor | None = None
         self._room = asyncio.Event()
         self._room.set()
@@ -560,150 +405,3 @@ class QueueLedger:
     async def record_sent(self, update_id: int, seq: int, chat_id: int, result: str) -> None:
         """In the store."""
         await self._store.record_sent(update_id, seq, chat_id, result)
-
-
-def limits_uri(url: str) -> str:
-    """``REDIS_URL`` as the ``limits`` library's async storage URI."""
-    return url if url.startswith("async+") else "async+" + url
-
-
-class RedisPace:
-    """The outbound pace shared by every worker (``limits`` moving windows in Redis).
-
-    Args:
-        url: ``REDIS_URL``.
-        prefix: key prefix.
-        private: (messages, seconds) per private chat.
-        group: (messages, seconds) per group.
-        overall: messages per second across the bot.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        prefix: str,
-        client: aioredis.Redis,
-        private: tuple[int, int] = (3, 3),
-        group: tuple[int, int] = (20, 60),
-        overall: int = 30,
-    ) -> None:
-        storage = RedisStorage(
-            limits_uri(url),
-            implementation="redispy",
-            key_prefix=prefix,
-            connection_pool=client.connection_pool,  # type: ignore[arg-type]
-        )
-        self._limiter = MovingWindowRateLimiter(storage)
-        # While Redis is unreachable, each worker paces alone: answers still go out.
-        self._fallback = LocalPace(*private, *group, overall_rate=overall)
-        self._overall_turn = asyncio.Lock()
-        self._warned = False
-        self._private = RateLimitItemPerSecond(*private)
-        self._group = RateLimitItemPerSecond(*group)
-        self._overall = RateLimitItemPerSecond(overall)
-        self._client = client
-        self._prefix = prefix
-
-    def _item(self, chat_id: int | str) -> Any:
-        return self._group if is_group(chat_id) else self._private
-
-    def _degraded(self, error: BaseException) -> None:
-        if not self._warned:
-            self._warned = True
-            logger.warning("Redis unreachable for the shared pace (%s): pacing locally", error)
-
-    async def has_capacity(self, chat_id: int | str) -> bool:
-        """Both windows have room now."""
-        try:
-            return await finish(self._limiter.test(self._overall, "all")) and await finish(
-                self._limiter.test(self._item(chat_id), str(chat_id))
-            )
-        except REDIS_DOWN as exc:
-            self._degraded(exc)
-            return await self._fallback.has_capacity(chat_id)
-
-    async def _wait_for(self, item: Any, key: str) -> None:
-        stats = await finish(self._limiter.get_window_stats(item, key))
-        await asyncio.sleep(min(5.0, max(0.02, stats.reset_time - time.time())))
-
-    async def acquire(self, chat_id: int | str) -> None:
-        """Wait out a 429 pause, then take a slot of the chat's window and of the overall one."""
-        try:
-            await self._acquire(chat_id)
-            self._warned = False
-        except REDIS_DOWN as exc:
-            self._degraded(exc)
-            await self._fallback.acquire(chat_id)
-
-    async def _acquire(self, chat_id: int | str) -> None:
-        item, key = self._item(chat_id), str(chat_id)
-        while True:
-            paused = await finish(self._client.pttl(f"{self._prefix}:paused:{chat_id}"))
-            if paused > 0:
-                await asyncio.sleep(paused / 1000)
-                continue
-            if not await finish(self._limiter.test(item, key)):
-                await self._wait_for(item, key)
-                continue
-            # One waiter per process asks Redis for an overall slot; the others queue here in
-            # order (200 sends in hand polling Redis together cost ~270 commands per update).
-            async with self._overall_turn:
-                while not await finish(self._limiter.hit(self._overall, "all")):
-                    await self._wait_for(self._overall, "all")
-            if await finish(self._limiter.hit(item, key)):
-                return
-            # Another worker took the chat's last slot meanwhile (our overall slot is spent:
-            # the bot goes a little slower, never faster).
-
-    async def pause(self, chat_id: int | str, seconds: float) -> None:
-        """Hold the chat's messages, in every worker, for ``seconds``."""
-        try:
-            await finish(
-                self._client.set(
-                    f"{self._prefix}:paused:{chat_id}", "1", px=max(1, int(seconds * 1000))
-                )
-            )
-        except REDIS_DOWN as exc:
-            self._degraded(exc)
-            await self._fallback.pause(chat_id, seconds)
-            return
-        await asyncio.sleep(seconds)
-
-
-class RedisCoordination:
-    """Once-only firings and locks across workers (``SET NX`` with an expiry)."""
-
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
-        self._client = client
-        self._prefix = prefix
-        self._release = client.register_script(_RELEASE)
-
-    async def once(self, name: str, seconds: float) -> bool:
-        """True for the first caller of ``name`` within ``seconds``."""
-        return bool(
-            await finish(
-                self._client.set(
-                    f"{self._prefix}:once:{name}", "1", nx=True, px=int(seconds * 1000)
-                )
-            )
-        )
-
-    async def hold(self, name: str, seconds: float) -> str | None:
-        """Take the lock ``name`` for at most ``seconds``."""
-        token = os.urandom(8).hex()
-        taken = await finish(
-            self._client.set(f"{self._prefix}:lock:{name}", token, nx=True, px=int(seconds * 1000))
-        )
-        return token if taken else None
-
-    async def release(self, name: str, token: str) -> None:
-        """Give the lock back if ``token`` still holds it."""
-        await finish(self._release(keys=[f"{self._prefix}:lock:{name}"], args=[token]))
-
-    async def seen(self, name: str) -> bool:
-        """Whether ``name`` was marked (by any worker) and has not expired."""
-        return bool(await finish(self._client.exists(f"{self._prefix}:mark:{name}")))
-
-    async def mark(self, name: str, seconds: float) -> None:
-        """Mark ``name`` for ``seconds``, for every worker."""
-        await finish(self._client.set(f"{self._prefix}:mark:{name}", "1", px=int(seconds * 1000)))
