@@ -164,7 +164,8 @@ def prompt_reading(engine: Any, text: str, limit: int = 1024) -> float:
 
 async def first_edit_through_bot(engine_name: str, cache: Path, weights: str) -> float:
     """Seconds from a /generate update to the first streamed edit, through the emulator."""
-    from bot.app import BotRuntime, build_services
+    from bot.app import BotRuntime
+    from bot.factories import build_services
     from bot.settings import Settings
     from playground.api import BotAPIEmulator
     from services.core.types import Prompt

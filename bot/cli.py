@@ -55,7 +55,7 @@ def _read_input(source: str) -> str:
 
 async def _read_document(settings: Settings, source: str) -> DocumentText:
     """Any supported document, parsed in the sandbox; refused when over the file limit."""
-    from bot.app import build_document_reader
+    from bot.factories import build_document_reader
 
     data, name = _read_bytes(source)
     if len(data) > settings.max_file_bytes:
@@ -73,7 +73,7 @@ def _partial_line(document: DocumentText) -> str:
 
 
 async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
-    from bot.app import build_services
+    from bot.factories import build_services
 
     document = await _read_document(settings, args.input)
     services = build_services(settings)
@@ -103,7 +103,7 @@ async def _summarize(settings: Settings, args: argparse.Namespace) -> str:
 
 
 async def _keywords(settings: Settings, args: argparse.Namespace) -> str:
-    from bot.app import build_services
+    from bot.factories import build_services
 
     document = await _read_document(settings, args.input)
     services = build_services(settings)
@@ -118,7 +118,7 @@ async def _keywords(settings: Settings, args: argparse.Namespace) -> str:
 async def _generate(settings: Settings, args: argparse.Namespace) -> str:
     import threading
 
-    from bot.app import build_services
+    from bot.factories import build_services
     from services.core.types import Prompt
 
     services = build_services(settings)
@@ -139,7 +139,7 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> str:
 
 
 async def _eval_keywords(settings: Settings, args: argparse.Namespace) -> str:
-    from bot.app import build_services
+    from bot.factories import build_services
     from services.evaluation.data import load_keyphrase_examples
     from services.evaluation.keyphrases import keyphrase_report
     from services.evaluation.progress import progress
@@ -183,7 +183,7 @@ def _write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
 
 
 async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
-    from bot.app import build_services
+    from bot.factories import build_services
     from services.evaluation.progress import progress
     from services.evaluation.rouge import bootstrap, evaluate_summarizer, summarize_scores
 
@@ -231,7 +231,7 @@ async def _eval_summary(settings: Settings, args: argparse.Namespace) -> str:
 async def _compare_summaries(settings: Settings, args: argparse.Namespace) -> str:
     """``eval summary --methods a,b --data X Y``: every method on every file, one table per
     ROUGE type (Markdown; ``--json`` for the numbers)."""
-    from bot.app import build_services
+    from bot.factories import build_services
     from services.evaluation.baselines import compare_methods, comparison_markdown
     from services.evaluation.progress import progress
 
@@ -268,7 +268,7 @@ async def _compare_summaries(settings: Settings, args: argparse.Namespace) -> st
 async def read_conversation(settings: Settings, data: bytes, name: str) -> list[ChatMessage]:
     """A conversation file: JSONL of ``{"author", "text"[, "date"]}``, or a Telegram Desktop
     export (parsed in the sandboxed child, as ``/import`` does)."""
-    from bot.app import documents_limits
+    from bot.factories import documents_limits
     from services.evaluation.data import jsonl_lines
     from services.ingest.chat_export import ChatExportReader
 
@@ -311,7 +311,7 @@ def digest_text(digest: ChatDigest) -> str:
 
 
 async def _digest(settings: Settings, args: argparse.Namespace) -> str:
-    from bot.app import build_services
+    from bot.factories import build_services
 
     data, name = _read_bytes(args.input)
     messages = await read_conversation(settings, data, name)
@@ -333,7 +333,7 @@ async def _eval_grounding(settings: Settings, args: argparse.Namespace) -> str:
     examples = load_faithfulness_examples(Path(args.data), args.limit)
     checker: ConsistencyChecker = AlignmentChecker()
     if args.checker == "llm":
-        from bot.app import build_engine
+        from bot.factories import build_engine
 
         checker = LLMJudge(build_engine(settings))
     shown = progress(examples, f"eval grounding {checker.name}", "row")
@@ -357,7 +357,7 @@ async def _eval_grounding(settings: Settings, args: argparse.Namespace) -> str:
 
 
 async def _eval_digest(settings: Settings, args: argparse.Namespace) -> str:
-    from bot.app import build_services
+    from bot.factories import build_services
     from services.evaluation.data import load_conversation_examples
     from services.evaluation.digests import evaluate_digests
     from services.evaluation.progress import progress
@@ -581,7 +581,7 @@ async def _adapt_extractive(
 async def _check_store(settings: Settings) -> None:
     """Open and close the store: a wrong or missing storage key fails here, before any
     network traffic, as one clear line."""
-    from bot.app import open_store
+    from bot.factories import open_store
 
     await (await open_store(settings)).close()
 
@@ -637,7 +637,7 @@ def _exit_now(code: int = 0) -> None:
 
 async def _storage(settings: Settings, args: argparse.Namespace) -> str:
     """``storage new-key`` / ``storage rotate-key``."""
-    from bot.app import open_store
+    from bot.factories import open_store
     from services.storage.crypto import (
         KEY_FILE_NAME,
         MasterKey,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotRuntime, Services
+from bot.app import BotRuntime
+from bot.factories import Services
 from bot.settings import Settings
 from playground.api import BotAPIEmulator
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.app import BotRuntime, Services
+from bot.app import BotRuntime
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
 from services.storage.sqlite import SQLiteStore

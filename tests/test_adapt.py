@@ -237,7 +237,7 @@ async def test_an_adapted_model_is_chosen_in_settings_and_used_in_chat(
 ) -> None:
     import asyncio
 
-    from bot.app import Services
+    from bot.factories import Services
 
     examples = load_summary_examples(write_pairs(tmp_path / "pairs.jsonl"))
     models = tmp_path / "models"

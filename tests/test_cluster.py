@@ -712,7 +712,8 @@ async def test_cancel_reaches_the_worker_that_runs_the_generation(
 ) -> None:
     """Two workers (in this process) and an ingress: each chat's /generate and its /cancel go to
     the one worker that owns the chat's stream, so the generation stops."""
-    from bot.app import BotRuntime, Services
+    from bot.app import BotRuntime
+    from bot.factories import Services
     from bot.run import QueueIngress
     from tests.conftest import make_settings
     from tests.test_e2e_generation import NoKeywords, NoSummaries, ScriptedWriter, placeholder

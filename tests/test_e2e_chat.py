@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import Services
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from playground.parser import parse_html
 from services.core.errors import Busy

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotRuntime, Services, learned_scorer
+from bot.app import BotRuntime
+from bot.factories import Services, learned_scorer
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
 from services.digest.ask import HistorySearchService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.app import Services
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
 from services.keywords.extractor import KeyBERTExtractor

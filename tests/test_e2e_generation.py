@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import Services
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from services.core.errors import Busy
 from services.core.types import KeywordResult, Prompt, Summary, SummaryOptions

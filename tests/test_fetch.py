@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from bot.app import Services
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from services.core.errors import FetchBlocked, UnsupportedFormat
 from services.core.executor import ModelExecutor

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.app import Services
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from services.core.errors import ModelServerError
 from services.core.executor import ModelExecutor

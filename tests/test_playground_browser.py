@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import Services
+from bot.factories import Services
 from playground.api import BotAPIEmulator
 from playground.web import Playground
 from services.core.executor import ModelExecutor

@@ -14,7 +14,8 @@ from services.core.protocols import Summarizer
 from services.core.types import Summary, SummaryOptions
 from services.evaluation.data import SummaryExample
 from services.evaluation.rouge import EvaluationRun, evaluate_summarizer, summarize_scores
-from services.summarize.prepared import prepare_text
+from services.text.sentences import split_source
+from services.text.splitting import clean_text, tokenize_words
 
 LONGEST = "longest"
 
@@ -24,16 +25,14 @@ class LongestSentences:
 
     async def summarize(self, text: str, options: SummaryOptions) -> Summary:
         """Longest-k of ``text`` (k = ``options.sentences``, 3 when unset)."""
-        prepared = prepare_text(text, options.language)
+        cleaned = clean_text(text)
+        language, sentences = split_source(cleaned, options.language)
         count = options.sentences or 3
-        longest = sorted(range(len(prepared.words)), key=lambda i: (-len(prepared.words[i]), i))
+        words = [len(tokenize_words(s)) for s in sentences]
+        longest = sorted(range(len(sentences)), key=lambda i: (-words[i], i))
         chosen = sorted(longest[:count])
         return Summary(
-            LONGEST,
-            prepared.language,
-            [prepared.sentences[i] for i in chosen],
-            len(prepared.sentences),
-            prepared.chars,
+            LONGEST, language, [sentences[i] for i in chosen], len(sentences), len(cleaned)
         )
 
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from services.core.types import Prompt
 from services.grounding.align import ground
-from services.text.language import detect_language
-from services.text.splitting import clean_text, split_sentences, tokenize_words
+from services.text.sentences import split_source
+from services.text.splitting import clean_text, split_sentences
 
 JUDGE_SYSTEM = "You check summaries against their source. Answer with one word: yes or no."
 JUDGE_QUESTION = (
@@ -37,9 +37,7 @@ def source_and_summary(
 ) -> tuple[str, list[str], list[str]]:
     """(language, source sentences, summary sentences), the document split as the summary
     service splits what it summarizes (cleaned, sentences with at least one word)."""
-    cleaned = clean_text(document)
-    lang = language or detect_language(cleaned)
-    source = [s for s in split_sentences(cleaned, lang) if tokenize_words(s)]
+    lang, source = split_source(clean_text(document), language)
     return lang, source, split_sentences(summary, lang)
 
 

@@ -11,9 +11,9 @@ from typing import Protocol
 from services.core.errors import (
     EmptyInput,
 )
-from services.text.language import detect_language
 from services.text.lexicon import normalize_terms
-from services.text.splitting import clean_text, split_sentences, tokenize_words
+from services.text.sentences import split_source
+from services.text.splitting import clean_text, tokenize_words
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,7 @@ def prepare_text(text: str, language: str = "") -> PreparedText:
     cleaned = clean_text(text)
     if not any(ch.isalnum() for ch in cleaned):
         raise EmptyInput("no text")
-    lang = language or detect_language(cleaned)
-    sentences = [s for s in split_sentences(cleaned, lang) if tokenize_words(s)]
+    lang, sentences = split_source(cleaned, language)
     return PreparedText(
         language=lang,
         sentences=sentences,
