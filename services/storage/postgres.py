@@ -14,7 +14,6 @@ PostgreSQL reclaims the dead tuples at its next (auto)vacuum.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,6 +21,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from services.storage.schema import MIGRATIONS, postgres_script
 from services.storage.sql import Row, SQLStore
@@ -43,6 +49,16 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+
+
+def _connection_lost(error: BaseException) -> bool:
+    return isinstance(error, CONNECTION_LOST) and not isinstance(error, TimeoutError)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    pause = state.next_action.sleep if state.next_action is not None else 0.0
+    logger.warning("PostgreSQL connection lost (%s); retrying in %.1f s", error, pause)
 
 
 def dollar_params(sql: str) -> str:
@@ -87,11 +103,19 @@ class PostgresDatabase:
         self.acquire_seconds = acquire_seconds
 
     async def run(self, operation: Callable[[Any], Awaitable[R]]) -> R:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.reconnect_seconds
-        pause = 0.2
-        while True:
-            try:
+        """Run ``operation`` in a transaction; a lost connection (the server restarted or
+        failed over: nothing was committed) is retried with back-off for ``reconnect_seconds``
+        (``tenacity``). A statement or a pool wait that ran out of time is reported at once
+        (``TimeoutError`` is an ``OSError`` too): running it again would stall as long again."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_connection_lost),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            stop=stop_after_delay(self.reconnect_seconds),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 # Bounded waits: a pool that hands out no connection, or a statement stuck on a
                 # lock, raises TimeoutError (the caller's "store down") instead of stalling.
                 async with (
@@ -99,14 +123,7 @@ class PostgresDatabase:
                     connection.transaction(),
                 ):
                     return await operation(_PostgresTx(connection))
-            except CONNECTION_LOST as exc:
-                # TimeoutError is an OSError too, but a statement or a pool wait that ran out
-                # of time is reported at once: running it again would stall as long again.
-                if isinstance(exc, TimeoutError) or loop.time() + pause > deadline:
-                    raise
-                logger.warning("PostgreSQL connection lost (%s); retrying in %.1f s", exc, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
+        raise AssertionError("unreachable")  # pragma: no cover - reraise=True raises
 
     async def close(self) -> None:
         await self.pool.close()
