@@ -4,7 +4,6 @@ dying makes the process exit non-zero, a flood is paused rather than held in mem
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -19,7 +18,8 @@ from bot.delivery.health import serve_health
 from bot.delivery.pacing import LocalPace
 from playground.api import BotAPIEmulator
 from tests.conftest import BotFactory
-from tests.test_run_modes import REPO, free_port
+from tests.test_delivery import bot_env
+from tests.test_run_modes import free_port
 
 
 async def until(predicate: Any, seconds: float = 20.0) -> None:
@@ -103,17 +103,7 @@ async def test_a_task_that_keeps_dying_is_given_up_and_a_quiet_one_is_stale() ->
 async def test_python_m_bot_exits_non_zero_when_its_poller_keeps_dying(
     emulator: BotAPIEmulator, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    port = free_port()
-    env.update(
-        {
-            "TELEGRAM_BOT_TOKEN": emulator.token,
-            "TELEGRAM_API_URL": emulator.url,
-            "DATA_DIR": str(tmp_path / "data"),
-            "PYTHONPATH": str(REPO),
-            "HEALTH_PORT": str(port),
-        }
-    )
+    env = bot_env(emulator, tmp_path / "data", HEALTH_PORT=str(free_port()))
     emulator.inject_fault("getUpdates", 200, times=1000, result="garbage")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
