@@ -566,6 +566,32 @@ async def cluster(
         process.stop()
 
 
+async def drained(
+    emulator: BotAPIEmulator, redis_url: tuple[str, str], polled: bool = True
+) -> None:
+    """Every update sent so far was taken by the ingress (it confirmed an offset past the
+    newest; a webhook's 200 came after the write) and handled by a worker (its stream entry is
+    acknowledged and deleted only then): no reply to them is still coming."""
+    newest = emulator.last_update_id
+    names = QueueNames(redis_url[1], 8)
+    client = aioredis.from_url(redis_url[0])
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            taken = not polled or any(
+                int(c.params.get("offset") or 0) > newest
+                for c in emulator.calls
+                if c.method == "getUpdates"
+            )
+            lengths = [await client.xlen(names.stream(p)) for p in range(8)]
+            if taken and not any(lengths):
+                return
+            assert time.monotonic() < deadline, f"not drained: {lengths}"
+            await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
+
+
 def owned_partitions(log: str) -> list[int]:
     """The partitions a worker's log says it owns last."""
     lines = [line for line in log.splitlines() if "owns partitions" in line]
@@ -577,7 +603,7 @@ def replies(emulator: BotAPIEmulator, chat_id: int) -> list[dict[str, Any]]:
 
 
 async def test_ingress_and_two_workers_answer_every_chat_once(
-    emulator: BotAPIEmulator, cluster: Any
+    emulator: BotAPIEmulator, cluster: Any, redis_url: tuple[str, str]
 ) -> None:
     workers = [cluster("worker", f"worker{i}") for i in range(2)]
     for worker in workers:
@@ -591,7 +617,7 @@ async def test_ingress_and_two_workers_answer_every_chat_once(
         chats.append(chat)
         await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
     await emulator.wait_until(lambda: all(replies(emulator, c["id"]) for c in chats), timeout=90)
-    await asyncio.sleep(1.0)
+    await drained(emulator, redis_url)
     for chat in chats:
         assert len(emulator.bot_messages(chat["id"])) == 1
     # The two workers split the 8 streams; the 12 chats fell on both.
@@ -603,7 +629,7 @@ async def test_ingress_and_two_workers_answer_every_chat_once(
 
 
 async def test_a_worker_killed_mid_job_is_replaced_and_the_chat_answered_once(
-    emulator: BotAPIEmulator, cluster: Any
+    emulator: BotAPIEmulator, cluster: Any, redis_url: tuple[str, str]
 ) -> None:
     first = cluster("worker", "first", DEFAULT_METHOD="embedding")
     await first.ready("handling queued updates")
@@ -622,7 +648,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_chat_answered_once(
     assert not replies(emulator, chat["id"])
     second = cluster("worker", "second", DEFAULT_METHOD="embedding")
     await emulator.wait_until(lambda: replies(emulator, chat["id"]), timeout=120)
-    await asyncio.sleep(1.0)
+    await drained(emulator, redis_url)
     messages = emulator.bot_messages(chat["id"])
     assert len(messages) == 1, [m["text"][:80] for m in messages]
     assert messages[0]["text"].startswith("Embedding")
@@ -661,7 +687,7 @@ async def test_one_process_with_redis_runs_ingress_and_worker_and_rides_out_a_po
 
 
 async def test_a_webhook_ingress_queues_each_update_once_for_the_workers(
-    emulator: BotAPIEmulator, cluster: Any
+    emulator: BotAPIEmulator, cluster: Any, redis_url: tuple[str, str]
 ) -> None:
     import aiohttp
 
@@ -698,7 +724,7 @@ async def test_a_webhook_ingress_queues_each_update_once_for_the_workers(
         async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert (await response.json())["ok"] is True
     await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]), timeout=30)
-    await asyncio.sleep(1.0)
+    await drained(emulator, redis_url, polled=False)
     assert len(emulator.bot_messages(chat["id"])) == 1
     for process in (worker, ingress):
         assert emulator.token not in process.text(), "the token never reaches the logs"

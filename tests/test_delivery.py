@@ -159,6 +159,29 @@ def bot_env(emulator: BotAPIEmulator, data: Path, **extra: str) -> dict[str, str
     return env
 
 
+async def inbox_settled(emulator: BotAPIEmulator, data: Path, polled: bool = True) -> None:
+    """The bot (a process of its own) took every update sent so far (it confirmed an offset
+    past the newest, or a webhook's 200 came after the write) and marked each done in its
+    inbox: no reply to them is still coming."""
+    import sqlite3
+
+    newest = emulator.last_update_id
+
+    def done() -> bool:
+        taken = not polled or any(
+            int(c.params.get("offset") or 0) > newest
+            for c in emulator.calls
+            if c.method == "getUpdates"
+        )
+        if not taken:
+            return False
+        with sqlite3.connect(data / "condensa.sqlite3", timeout=5) as db:
+            (pending,) = db.execute("SELECT count(*) FROM inbox WHERE done = 0").fetchone()
+        return pending == 0
+
+    await emulator.wait_until(done, timeout=60)
+
+
 async def start_bot(
     emulator: BotAPIEmulator, data: Path, **extra: str
 ) -> asyncio.subprocess.Process:
@@ -205,7 +228,7 @@ async def test_killed_mid_summary_the_restarted_bot_answers_exactly_once(
         assert not replies(emulator, chat["id"])
         process = await start_bot(emulator, data, DEFAULT_METHOD="embedding")
         await emulator.wait_until(lambda: replies(emulator, chat["id"]), timeout=120)
-        await asyncio.sleep(1.0)
+        await inbox_settled(emulator, data)
         messages = emulator.bot_messages(chat["id"])
         assert len(messages) == 1, [m["text"][:80] for m in messages]
         assert messages[0]["text"].startswith("Embedding")

@@ -15,6 +15,7 @@ import aiohttp
 from bot.run import SECRET_HEADER, serve_webhook
 from playground.api import BotAPIEmulator
 from tests.conftest import make_settings
+from tests.test_delivery import inbox_settled
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,8 +73,8 @@ async def test_webhook_mode_checks_the_secret(emulator: BotAPIEmulator, tmp_path
                     assert response.status == 200
             async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200 and (await response.json())["ok"] is True
-        replies = await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]))
-        await asyncio.sleep(1.0)
+        await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]))
+        await inbox_settled(emulator, tmp_path / "data", polled=False)
         replies = emulator.bot_messages(chat["id"])
         assert len(replies) == 1 and "Condensa" in replies[0]["text"]
     finally:
