@@ -336,9 +336,11 @@ class BotRuntime:
         return str(getattr(engine, "state", "none"))
 
     async def accept(self, updates: list[Update]) -> int:
-        """Keep updates (a webhook's) and queue them for handling."""
+        """Keep updates (a webhook's) and queue them for handling; with ``MAX_UPDATES_IN_HAND``
+        in hand, refuse at once (``Saturated``: the webhook answers 429, Telegram re-delivers)
+        rather than hold the request open."""
         assert self.intake is not None, "start() first"
-        return await self.intake.accept(updates)
+        return await self.intake.accept(updates, wait=False)
 
     @property
     def bot(self) -> Any:

@@ -168,3 +168,47 @@ async def test_per_chat_pace_state_is_bounded() -> None:
     for chat in range(5000):
         await pace.has_capacity(chat)
     assert pace.chats == 1000
+
+
+async def test_a_saturated_bot_answers_the_webhook_429_and_keeps_nothing(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    """A webhook bot holding MAX_UPDATES_IN_HAND updates refuses the next one at once (429, so
+    Telegram delivers it again later) instead of holding the request or growing memory."""
+    from bot.run import SECRET_HEADER, serve_webhook
+    from tests.conftest import make_settings
+    from tests.test_run_modes import start_update
+
+    port = free_port()
+    settings = make_settings(
+        emulator,
+        tmp_path / "data",
+        webhook_url=f"http://127.0.0.1:{port}/hook",
+        webhook_secret="s3cret-value",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+        max_updates_in_hand=10,
+    )
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve_webhook(settings, stop))
+    user = emulator.add_user(42, "Wendy")
+    chat = emulator.private_chat(user)
+    url = f"http://127.0.0.1:{port}/hook"
+    try:
+        await emulator.wait_until(lambda: emulator.webhook.get("url"))
+        # Every answer is told to wait 30 s (429): the updates stay in hand, one chat in order.
+        emulator.inject_fault("sendMessage", 429, times=1000, retry_after=30)
+        statuses = []
+        async with aiohttp.ClientSession() as session:
+            for update_id in range(1, 16):
+                async with session.post(
+                    url,
+                    json=start_update(update_id, chat, user),
+                    headers={SECRET_HEADER: "s3cret-value"},
+                ) as response:
+                    statuses.append(response.status)
+        assert statuses == [200] * 10 + [429] * 5, statuses
+    finally:
+        emulator.faults.clear()
+        stop.set()
+        await server
