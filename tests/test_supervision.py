@@ -17,6 +17,7 @@ from bot.delivery import Intake, Saturated, Supervisor
 from bot.delivery.health import serve_health
 from bot.delivery.pacing import LocalPace
 from playground.api import BotAPIEmulator
+from services.core.errors import Busy
 from tests.conftest import BotFactory
 from tests.test_delivery import bot_env
 from tests.test_run_modes import free_port
@@ -170,14 +171,30 @@ async def test_per_chat_pace_state_is_bounded() -> None:
     assert pace.chats == 1000
 
 
+class GatedSummaries:
+    """A summarizer that answers only once the test opens the gate (work held in hand)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    def methods(self) -> list[str]:
+        return ["lexrank"]
+
+    async def summarize(self, text: str, options: Any) -> Any:
+        await self.gate.wait()
+        raise Busy("try again")
+
+
 async def test_a_saturated_bot_answers_the_webhook_429_and_keeps_nothing(
     emulator: BotAPIEmulator, tmp_path: Path
 ) -> None:
     """A webhook bot holding MAX_UPDATES_IN_HAND updates refuses the next one at once (429, so
     Telegram delivers it again later) instead of holding the request or growing memory."""
-    from bot.run import SECRET_HEADER, serve_webhook
-    from tests.conftest import make_settings
-    from tests.test_run_modes import start_update
+    from bot.app import BotRuntime
+    from bot.factories import Services
+    from bot.run import SECRET_HEADER, open_webhook
+    from tests.conftest import ENGLISH_ARTICLE, make_settings
+    from tests.test_e2e_chat import UnusedKeywords
 
     port = free_port()
     settings = make_settings(
@@ -189,26 +206,28 @@ async def test_a_saturated_bot_answers_the_webhook_429_and_keeps_nothing(
         webhook_port=port,
         max_updates_in_hand=10,
     )
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve_webhook(settings, stop))
-    user = emulator.add_user(42, "Wendy")
-    chat = emulator.private_chat(user)
-    url = f"http://127.0.0.1:{port}/hook"
+    summaries = GatedSummaries()
+    runtime = BotRuntime(settings, services=Services(summaries, UnusedKeywords()), warm_up=False)
+    await runtime.start(polling=False)
+    runner = await open_webhook(settings, runtime)
+    statuses = []
     try:
-        await emulator.wait_until(lambda: emulator.webhook.get("url"))
-        # Every answer is told to wait 30 s (429): the updates stay in hand, one chat in order.
-        emulator.inject_fault("sendMessage", 429, times=1000, retry_after=30)
-        statuses = []
         async with aiohttp.ClientSession() as session:
-            for update_id in range(1, 16):
+            for number in range(15):
+                sender = emulator.add_user(100 + number, f"U{number}")
+                chat = emulator.private_chat(sender)
+                # Written in the emulator (so replies find it), delivered here by webhook.
+                message = await emulator.send_text(chat, sender, "/summary " + ENGLISH_ARTICLE)
+                update = {"update_id": emulator.last_update_id, "message": message}
                 async with session.post(
-                    url,
-                    json=start_update(update_id, chat, user),
+                    f"http://127.0.0.1:{port}/hook",
+                    json=update,
                     headers={SECRET_HEADER: "s3cret-value"},
                 ) as response:
                     statuses.append(response.status)
         assert statuses == [200] * 10 + [429] * 5, statuses
+        assert runtime.intake is not None and runtime.intake.in_hand == 10
     finally:
-        emulator.faults.clear()
-        stop.set()
-        await server
+        summaries.gate.set()  # the ten in hand finish, so the bot stops cleanly
+        await runtime.stop()
+        await runner.cleanup()
