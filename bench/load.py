@@ -58,6 +58,21 @@ def bot_env(emulator: BotAPIEmulator, data_dir: str, **extra: str) -> dict[str, 
     return env
 
 
+async def start_bot(
+    env: dict[str, str], data_dir: str, stderr: Any = None
+) -> asyncio.subprocess.Process:
+    """``python -m bot`` as deployed, in ``data_dir`` with ``env`` (see :func:`bot_env`)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=data_dir,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
 def final_outcome(text: str) -> str | None:
     """What a message the bot sent or edited says: the summary, "busy", or not yet."""
     if "busy" in text:
@@ -133,14 +148,7 @@ async def main(bursts: list[int], words: int, patience: float) -> list[dict[str,
     await emulator.start()
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as data_dir:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=data_dir,
-            env=bot_env(emulator, data_dir),
-            stdout=asyncio.subprocess.DEVNULL,
-        )
+        process = await start_bot(bot_env(emulator, data_dir), data_dir)
         try:
             await asyncio.wait_for(emulator.polling_started.wait(), 120)
             # One request first, so the model is loaded (cold start is not what this measures).

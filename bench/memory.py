@@ -22,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import bot_env, status_mb  # noqa: E402
+from bench.load import bot_env, start_bot, status_mb  # noqa: E402
 from bench.summary_latency import sample_text  # noqa: E402
 from playground.api import BotAPIEmulator  # noqa: E402
 
@@ -64,15 +64,7 @@ async def measure(runtime: str) -> dict[str, Any]:
     await emulator.start()
     with tempfile.TemporaryDirectory() as data_dir:
         env = bot_env(emulator, data_dir, LOG_LEVEL="INFO", EMBEDDINGS_RUNTIME=runtime)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=data_dir,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot(env, data_dir, stderr=asyncio.subprocess.PIPE)
         assert process.stderr is not None
         try:
             started = time.monotonic()

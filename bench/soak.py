@@ -25,7 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import bot_env, status_mb  # noqa: E402
+from bench.load import bot_env, start_bot, status_mb  # noqa: E402
 from playground.api import BotAPIEmulator  # noqa: E402
 
 SHORT_ARTICLE = (
@@ -77,14 +77,7 @@ async def main(chats: int, size: int, patience: float) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as data_dir:
         env = bot_env(emulator, data_dir, OUTBOUND_PER_SECOND="100000", LOG_LEVEL="WARNING")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=data_dir,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-        )
+        process = await start_bot(env, data_dir)
         try:
             await asyncio.wait_for(emulator.polling_started.wait(), 120)
             total = 0
