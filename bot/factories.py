@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.settings import Settings
@@ -25,6 +26,7 @@ from services.core.protocols import (
     KeywordExtractor,
     Summarizer,
     TextGenerator,
+    Transcriber,
 )
 from services.digest.ask import HistorySearchService
 from services.digest.service import DigestService
@@ -38,6 +40,8 @@ from services.llm.adapt.serving import AdaptedModels
 from services.llm.engines import Engine, GenerationLimits, choose_engine
 from services.llm.service import GenerationService
 from services.llm.summarizer import LLMAnswerer, LLMSummarizer
+from services.speech.service import SpeechService
+from services.speech.transcribers import ServerTranscriber, WhisperTranscriber
 from services.storage.sql import SQLStore
 from services.storage.sqlite import SQLiteStore
 from services.summarize.learned.ranker import LearnedModels
@@ -60,6 +64,7 @@ class Services:
     documents: DocumentReader | None = None
     digests: DigestMaker | None = None
     history: HistorySearch | None = None
+    speech: SpeechService | None = None
 
     def warm_up(self) -> None:
         """Load models in the background so first requests are fast (blocking; run off-loop)."""
@@ -84,7 +89,8 @@ class Services:
 
     def close(self) -> None:
         """Stop the executors."""
-        for executor in (self.executor, self.generation_executor):
+        speech = self.speech.executor if self.speech is not None else None
+        for executor in (self.executor, self.generation_executor, speech):
             if executor is not None:
                 executor.shutdown()
 
@@ -179,6 +185,7 @@ def build_services(settings: Settings) -> Services:
         generator=generator,
         generation_executor=generation_executor,
         documents=build_document_reader(settings),
+        speech=build_speech(settings),
         digests=DigestService(
             executor,
             keywords.backend,
@@ -241,12 +248,42 @@ def documents_limits(settings: Settings) -> ReaderLimits:
         memory_mb=settings.parse_memory_mb,
         max_chars=settings.max_input_chars,
         hidden=(settings.data_dir,),
+        max_ocr_pages=settings.max_ocr_pages,
+        max_pixels=settings.max_image_pixels,
     )
 
 
 def build_document_reader(settings: Settings) -> SandboxedDocumentReader:
     """Documents are parsed in a child process under the time and memory budget of settings."""
     return SandboxedDocumentReader(documents_limits(settings))
+
+
+def build_speech(settings: Settings) -> SpeechService:
+    """Voice notes: a transcription server first when ``STT_BASE_URL`` is set, the offline
+    Whisper model next (or alone); recognition has its own one-at-a-time executor."""
+    transcribers: list[Transcriber] = []
+    if settings.stt_base_url:
+        key = settings.stt_api_key.get_secret_value() if settings.stt_api_key else ""
+        transcribers.append(
+            ServerTranscriber(
+                settings.stt_base_url, settings.stt_model, key, settings.stt_timeout_seconds
+            )
+        )
+    transcribers.append(
+        WhisperTranscriber(
+            settings.whisper_model,
+            tuple(code.strip() for code in settings.whisper_languages.split(",") if code.strip()),
+            settings.whisper_threads or (os.cpu_count() or 2),
+            settings.whisper_beam_size,
+        )
+    )
+    decoding = replace(documents_limits(settings), timeout=settings.max_audio_seconds / 4 + 30)
+    return SpeechService(
+        transcribers,
+        ModelExecutor(workers=1, queue=settings.speech_queue),
+        decoding,
+        settings.max_audio_seconds,
+    )
 
 
 def limits_from(settings: Settings) -> Limits:

@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     stream_edit_seconds_private: float = Field(default=1.0, ge=0.05)
     stream_edit_seconds_group: float = Field(default=3.0, ge=0.05)
 
+    stt_base_url: str | None = None
+    stt_api_key: SecretStr | None = None
+    stt_model: str = "whisper-1"
+    stt_timeout_seconds: float = Field(default=300.0, gt=0)
+    whisper_model: str = "base"
+    whisper_languages: str = "en,es,pt,fr,de,it,ca,nl"
+    whisper_threads: int = Field(default=0, ge=0)
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    max_audio_seconds: float = Field(default=1200.0, gt=0)
+    speech_queue: int = Field(default=4, ge=0)
+    max_ocr_pages: int = Field(default=10, ge=1, le=200)
+    max_image_pixels: int = Field(default=40_000_000, ge=1_000_000)
+    ocr_min_confidence: float = Field(default=60.0, ge=0.0, le=100.0)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -120,6 +134,7 @@ class Settings(BaseSettings):
         "webhook_secret",
         "storage_key",
         "llm_api_key",
+        "stt_api_key",
         "database_url",
         "redis_url",
         mode="before",
@@ -128,7 +143,9 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("webhook_url", "llm_base_url", "derived_models_dir", mode="before")
+    @field_validator(
+        "webhook_url", "llm_base_url", "stt_base_url", "derived_models_dir", mode="before"
+    )
     @classmethod
     def _empty_url_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -107,3 +107,11 @@ class ModelServerError(CondensaError):
         self.kind = kind
         self.detail = detail
         self.retry_after = retry_after
+
+
+class SpeechUnsupported(CondensaError):
+    """Speech in a language the offline recognizer is not set up for."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__(f"no offline speech model for {language!r}")
+        self.language = language

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
 
 from services.core.types import (
@@ -18,9 +18,13 @@ from services.core.types import (
     Prompt,
     Summary,
     SummaryOptions,
+    Transcript,
     Usage,
     UsageStats,
 )
+
+Progress = Callable[[float, float], Any]
+"""``progress(seconds of audio, fraction transcribed)``."""
 
 
 @runtime_checkable
@@ -65,8 +69,36 @@ class TextGenerator(Protocol):
 class DocumentReader(Protocol):
     """Turns a file's bytes into text, safely."""
 
-    async def read(self, data: bytes, name: str) -> DocumentText:
-        """Text of ``data`` (a file called ``name``); raises a ``CondensaError`` otherwise."""
+    async def read(self, data: bytes, name: str, language: str | None = None) -> DocumentText:
+        """Text of ``data`` (a file called ``name``; ``language`` helps OCR); raises a
+        ``CondensaError`` otherwise."""
+        ...
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """Speech to text on decoded samples (16 kHz mono s16le); blocking, run in an executor."""
+
+    name: str
+
+    def transcribe(
+        self, pcm: bytes, language: str | None, progress: Callable[[float], None] | None = None
+    ) -> Transcript:
+        """The transcript of ``pcm`` (``language`` when known, else detected); ``progress``
+        is called with the fraction done as segments are recognized."""
+        ...
+
+
+@runtime_checkable
+class SpeechReader(Protocol):
+    """Voice notes and audio files to text, safely (decoded in the sandbox)."""
+
+    async def transcribe(
+        self, data: bytes, language: str | None = None, progress: Progress | None = None
+    ) -> Transcript:
+        """The transcript of ``data`` (any audio or video container); raises a
+        ``CondensaError`` for what it cannot read. ``progress(seconds, fraction)`` is called
+        on the event loop once the length is known and as the transcription advances."""
         ...
 
 

@@ -143,6 +143,8 @@ class DocumentText:
         words: words in the whole extracted text before any cut.
         pages_read: pages or chapters the text covers when it was cut, else None.
         truncated: only the first part of the document is in ``text``.
+        ocr_confidence: set when the text was read by OCR (a photo, a scan): Tesseract's
+            mean word confidence, 0–100.
     """
 
     text: str
@@ -151,11 +153,34 @@ class DocumentText:
     words: int
     pages_read: int | None = None
     truncated: bool = False
+    ocr_confidence: float | None = None
 
     @property
     def page_unit(self) -> str:
         """What ``pages`` counts: "chapters" for EPUB, else "pages"."""
         return "chapters" if self.kind == "epub" else "pages"
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in a voice note or an audio file.
+
+    Attributes:
+        text: the transcript, one line per segment the recognizer found.
+        language: the spoken language (ISO 639-1), detected or as asked.
+        seconds: the length of the audio.
+        backend: who transcribed it ("whisper-base", the server's model name).
+    """
+
+    text: str
+    language: str
+    seconds: float
+    backend: str
+
+    @property
+    def words(self) -> int:
+        """Words in the transcript."""
+        return len(self.text.split())
 
 
 @dataclass(frozen=True)

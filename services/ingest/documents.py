@@ -2,8 +2,9 @@
 and parsing in a separate process with a wall-clock timeout and a memory limit.
 
 Formats: plain text and Markdown (any common encoding), HTML (main text by trafilatura), PDF
-(pypdf), DOCX with tables (python-docx), ODT (odfpy), RTF (striprtf), EPUB (ebooklib). CSV and
-other archives are refused politely. ZIP-based formats are read in memory, never extracted, and
+(pypdf), DOCX with tables (python-docx), ODT (odfpy), RTF (striprtf), EPUB (ebooklib); photos,
+screenshots and scanned PDFs by OCR (Tesseract, :mod:`services.ingest.ocr`). CSV and other
+archives are refused politely. ZIP-based formats are read in memory, never extracted, and
 refused when their members would expand past a limit (zip bombs).
 
 The parsing itself happens in :mod:`services.ingest.sandbox`, a child process started per
@@ -18,18 +19,19 @@ import json
 import logging
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from services.core.errors import DocumentUnreadable, UnsupportedFormat
 from services.core.types import DocumentText
+from services.ingest.ocr import is_image, tesseract_languages
 
 logger = logging.getLogger(__name__)
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".log", ".md", ".markdown", ""})
 REFUSED_EXTENSIONS = {".csv": "CSV", ".tsv": "TSV", ".xlsx": "spreadsheet", ".xls": "spreadsheet"}
-SUPPORTED = ("txt", "md", "html", "pdf", "docx", "odt", "rtf", "epub")
+SUPPORTED = ("txt", "md", "html", "pdf", "docx", "odt", "rtf", "epub", "image")
 
 
 _HTML_START = re.compile(
@@ -97,6 +99,8 @@ def detect_kind(data: bytes, name: str) -> str:
     head = data[:2048]
     if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
         return "pdf"
+    if is_image(head):
+        return "image"
     if head.startswith(b"{\\rtf"):
         return "rtf"
     if head.startswith(b"PK\x03\x04"):
@@ -162,6 +166,14 @@ class ReaderLimits:
     max_chars: int = 100_000
     hidden: tuple[Path, ...] = ()
     """Directories the child must not see (the bot's data directory)."""
+    max_ocr_pages: int = 10
+    """Pages of a scanned PDF read by OCR; the rest are left out (and said so)."""
+    max_pixels: int = 40_000_000
+    """An image (or a rendered page) larger than this is refused before it is decoded."""
+    ocr_seconds_per_page: float = 15.0
+    """The time budget of OCR grows with the pages it reads."""
+    cpu_seconds: int | None = None
+    """CPU seconds of the child and what it runs (None: only the wall-clock budget)."""
 
 
 async def run_sandboxed(
@@ -204,13 +216,10 @@ async def run_confined(
 
     private = Path(tempfile.mkdtemp(prefix="condensa-parse-"))
     try:
-        command, env = await asyncio.to_thread(
-            confined_child,
-            module,
-            private,
-            limits.hidden,
-            {"CONDENSA_MEMORY_MB": str(limits.memory_mb)},
-        )
+        own = {"CONDENSA_MEMORY_MB": str(limits.memory_mb), "OMP_THREAD_LIMIT": "1"}
+        if limits.cpu_seconds:
+            own["CONDENSA_CPU_SECONDS"] = str(limits.cpu_seconds)
+        command, env = await asyncio.to_thread(confined_child, module, private, limits.hidden, own)
         process = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
@@ -238,12 +247,13 @@ class SandboxedDocumentReader:
     def __init__(self, limits: ReaderLimits | None = None) -> None:
         self.limits = limits or ReaderLimits()
 
-    async def read(self, data: bytes, name: str) -> DocumentText:
-        """Text of ``data`` (a file called ``name``).
+    async def read(self, data: bytes, name: str, language: str | None = None) -> DocumentText:
+        """Text of ``data`` (a file called ``name``); photos and scanned PDFs by OCR in
+        ``language`` (English and Spanish when None).
 
         Raises:
-            UnsupportedFormat: refused formats (CSV, archives, images, binaries).
-            DocumentUnreadable: encrypted, scanned, damaged, or over the budget.
+            UnsupportedFormat: refused formats (CSV, archives, binaries).
+            DocumentUnreadable: encrypted, damaged, no text even by OCR, or over the budget.
         """
         kind = detect_kind(data, name)
         if kind in ("docx", "odt", "epub"):
@@ -251,9 +261,29 @@ class SandboxedDocumentReader:
                 check_zip(data)
             except zipfile.BadZipFile as exc:
                 raise DocumentUnreadable("damaged", "broken ZIP container") from exc
-        result = await run_sandboxed(
-            {"kind": kind, "max_chars": self.limits.max_chars}, data, self.limits
-        )
+        if kind == "image":
+            return await self._ocr("image", data, language, pages=1)
+        try:
+            return await self._parse({"kind": kind}, data, self.limits)
+        except DocumentUnreadable as error:
+            if kind != "pdf" or error.reason != "no_text":
+                raise
+        return await self._ocr("scan", data, language, pages=self.limits.max_ocr_pages)
+
+    async def _ocr(self, kind: str, data: bytes, language: str | None, pages: int) -> DocumentText:
+        header = {
+            "kind": kind,
+            "languages": tesseract_languages(language),
+            "max_pages": pages,
+            "max_pixels": self.limits.max_pixels,
+        }
+        budget = self.limits.timeout + self.limits.ocr_seconds_per_page * pages
+        return await self._parse(header, data, replace(self.limits, timeout=budget))
+
+    async def _parse(
+        self, header: dict[str, object], data: bytes, limits: ReaderLimits
+    ) -> DocumentText:
+        result = await run_sandboxed({**header, "max_chars": self.limits.max_chars}, data, limits)
         if "error" in result:
             raise DocumentUnreadable(result["error"], result.get("detail", ""))
         if "text" not in result:

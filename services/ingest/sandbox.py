@@ -3,8 +3,12 @@
 Protocol: stdin is one JSON header line (``kind``, ``max_chars``) followed by the file's bytes;
 stdout is one JSON object, either the fields of ``DocumentText`` or ``{"error", "detail"}``.
 Kind ``export`` (with ``max_bytes``) parses a Telegram Desktop chat export (``/import``) and
-answers ``{"export": ChatExport fields}``.
-The address space is capped from ``CONDENSA_MEMORY_MB`` before anything is parsed.
+answers ``{"export": ChatExport fields}``. Kinds ``image`` and ``scan`` (with ``languages``,
+``max_pages``, ``max_pixels``) are read by OCR (:mod:`services.ingest.ocr`). Kind ``audio``
+(with ``max_seconds``) is decoded by FFmpeg (:mod:`services.ingest.audio`) and answers
+``{"seconds": s}``, a newline and the PCM samples.
+The address space is capped from ``CONDENSA_MEMORY_MB``, CPU time from ``CONDENSA_CPU_SECONDS``,
+before anything is parsed; programs the child runs (FFmpeg, Tesseract, poppler) inherit both.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from services.core.errors import DocumentUnreadable
@@ -32,6 +37,9 @@ def _limit_memory() -> None:
     megabytes = int(os.environ.get("CONDENSA_MEMORY_MB", "1024"))
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cpu = os.environ.get("CONDENSA_CPU_SECONDS")
+    if cpu:
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 1))
 
 
 def _peak_near_the_limit() -> bool:
@@ -217,15 +225,67 @@ def _export(data: bytes, max_bytes: int) -> dict[str, Any]:
         return {"error": "too_large", "detail": str(error.size)}
 
 
+def _ocr(header: dict[str, Any], data: bytes) -> dict[str, Any]:
+    """An image or a scanned PDF as ``DocumentText`` fields, with the OCR confidence."""
+    from services.ingest import ocr
+
+    languages = str(header["languages"])
+    max_pixels = int(header["max_pixels"])
+    if header["kind"] == "image":
+        pages = [ocr.read_image(data, languages, max_pixels)]
+        total: int | None = 1
+    else:
+        pages, total = ocr.read_scan(
+            data, Path.cwd(), languages, int(header["max_pages"]), max_pixels, 60.0
+        )
+    text, words, read, truncated = _collect(
+        (page.text for page in pages), int(header["max_chars"])
+    )
+    if not text.strip():
+        raise DocumentUnreadable("no_text_in_image")
+    letters = sum(len(page.text) for page in pages) or 1
+    confidence = sum(page.confidence * len(page.text) for page in pages) / letters
+    cut = truncated or (total is not None and len(pages) < total)
+    document = DocumentText(
+        text,
+        "image" if header["kind"] == "image" else "pdf",
+        total,
+        words,
+        (read if truncated else len(pages)) if cut else None,
+        cut,
+        round(confidence, 1),
+    )
+    return asdict(document)
+
+
+def _audio(header: dict[str, Any], data: bytes) -> bytes:
+    """A voice note decoded: the JSON line and the samples (or the error line alone)."""
+    from services.ingest import audio
+
+    try:
+        decoded = audio.decode(data, Path.cwd(), float(header["max_seconds"]), 600.0)
+    except DocumentUnreadable as error:
+        return json.dumps({"error": error.reason, "detail": error.detail}).encode()
+    except Exception as exc:  # noqa: BLE001 - hostile input may break the decoder any way
+        reason = "too_complex" if _out_of_memory(exc) else "damaged"
+        return json.dumps({"error": reason, "detail": type(exc).__name__}).encode()
+    return json.dumps({"seconds": decoded.seconds}).encode() + b"\n" + decoded.pcm
+
+
 def main() -> int:
     """Confine this process, then read the request from stdin and answer on stdout."""
     enter_confinement()
     header = json.loads(sys.stdin.buffer.readline())
     data = sys.stdin.buffer.read()  # the bot bounds its size; the budget is for parsing it
     _limit_memory()
+    if header["kind"] == "audio":
+        sys.stdout.buffer.write(_audio(header, data))
+        return 0
     try:
         if header["kind"] == "export":
             result: dict[str, Any] = _export(data, int(header["max_bytes"]))
+        elif header["kind"] in ("image", "scan"):
+            result = _ocr(header, data)
         else:
             result = asdict(parse(header["kind"], data, int(header["max_chars"])))
     except DocumentUnreadable as error:

@@ -84,7 +84,7 @@ def server_error(error: Exception) -> ModelServerError:
     return ModelServerError("bad_response", f"{type(error).__name__}: {error}")
 
 
-def _trips_breaker(error: Exception) -> bool:
+def trips_breaker(error: Exception) -> bool:
     """Only a server that is down or failing opens the circuit, not a refused key or model."""
     return not isinstance(
         error,
@@ -116,7 +116,7 @@ class ServerEngine:
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=config.failures_to_open,
             reset_timeout=config.reset_seconds,
-            exclude=[lambda error: not _trips_breaker(error)],
+            exclude=[lambda error: not trips_breaker(error)],
         )
         self._tokenizer_probe = threading.Lock()
         self._tokenizer_known = False
