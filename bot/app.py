@@ -200,6 +200,7 @@ class BotRuntime:
             store=self.store,
             limits=limits_from(self.settings),
             generator=self.services.generator,
+            speech=self.services.speech,
             documents=documents,
             links=WebReader(fetch_policy(self.settings), documents),
             archive=self.store,

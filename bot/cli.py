@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         "With no subcommand, runs the Telegram bot (or a local chat when no token is set).",
     )
     sub = parser.add_subparsers(dest="command")
-    summarize = sub.add_parser("summarize", help="summarize a text file (or - for stdin)")
-    summarize.add_argument("input", help="a text file, or - for stdin")
+    summarize = sub.add_parser(
+        "summarize", help="summarize a document, photo, scan or recording (or - for stdin)"
+    )
+    summarize.add_argument("input", help="a file (text, PDF, photo, voice note…), or - for stdin")
     summarize.add_argument("--method", help="summary method (default: the configured one)")
     summarize.add_argument("--length", choices=[x.value for x in Length], default="medium")
     summarize.add_argument("--sentences", type=int, help="exact number of sentences")
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     keywords.add_argument("input", help="a text file, or - for stdin")
     keywords.add_argument("--top", type=int, default=10, help="how many key phrases")
     keywords.add_argument("--lang", help="language code of the text (default: detect)")
+    transcribe = sub.add_parser("transcribe", help="the transcript of a voice note or audio file")
+    transcribe.add_argument("input", help="an audio or video file (OGG, MP3, M4A, WAV…), or -")
+    transcribe.add_argument("--lang", help="spoken language code (default: detect)")
     generate = sub.add_parser("generate", help="continue a text with the local LLM (streamed)")
     generate.add_argument("prompt", help="the beginning of the text")
     generate.add_argument("--max-tokens", type=int, help="new tokens at most")
@@ -252,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = {
         "summarize": tools.run_summarize,
         "keywords": tools.run_keywords,
+        "transcribe": tools.run_transcribe,
         "digest": tools.run_digest,
         "eval": tools.run_eval_summary,
         "generate": tools.run_generate,

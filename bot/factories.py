@@ -299,6 +299,7 @@ def limits_from(settings: Settings) -> Limits:
         stream_edit_seconds_group=settings.stream_edit_seconds_group,
         digest_retention_days=settings.digest_retention_days,
         digest_max_messages=settings.digest_max_messages,
+        ocr_min_confidence=settings.ocr_min_confidence,
     )
 
 

@@ -22,8 +22,10 @@ from services.core.types import (
     DocumentText,
     Length,
     SummaryOptions,
+    Transcript,
 )
 from services.evaluation.data import BadDataFile, load_summary_examples
+from services.ingest.audio import is_audio
 from services.ingest.documents import read_text_document
 
 logger = logging.getLogger(__name__)
@@ -45,16 +47,46 @@ def _read_input(source: str) -> str:
     return read_text_document(data, name)
 
 
-async def _read_document(settings: Settings, source: str) -> DocumentText:
-    """Any supported document, parsed in the sandbox; refused when over the file limit."""
-    from bot.factories import build_document_reader
-
+def _read_file(settings: Settings, source: str) -> tuple[bytes, str]:
     data, name = _read_bytes(source)
     if len(data) > settings.max_file_bytes:
         raise CondensaError(
             f"{name} is {len(data):,} bytes; the limit is {settings.max_file_bytes:,} bytes"
         )
+    return data, name
+
+
+async def _transcript(settings: Settings, data: bytes, language: str | None) -> Transcript:
+    from bot.factories import build_speech
+
+    speech = build_speech(settings)
+    try:
+        return await speech.transcribe(data, language)
+    finally:
+        speech.executor.shutdown()
+
+
+async def _read_document(settings: Settings, source: str) -> DocumentText:
+    """Any supported document (photos and scans by OCR, recordings by transcription), parsed
+    in the sandbox; refused when over the file limit."""
+    from bot.factories import build_document_reader
+
+    data, name = _read_file(settings, source)
+    if is_audio(data[:64]):
+        transcript = await _transcript(settings, data, None)
+        return DocumentText(transcript.text, "audio", None, transcript.words)
     return await build_document_reader(settings).read(data, name)
+
+
+async def run_transcribe(settings: Settings, args: argparse.Namespace) -> str:
+    data, _ = _read_file(settings, args.input)
+    transcript = await _transcript(settings, data, args.lang or None)
+    print(
+        f"condensa: {transcript.seconds:.1f} s of {transcript.language} speech "
+        f"({transcript.backend})",
+        file=sys.stderr,
+    )
+    return transcript.text
 
 
 def _partial_line(document: DocumentText) -> str:

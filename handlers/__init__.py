@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 
+RECORDINGS = filters.VOICE | filters.AUDIO | filters.VIDEO_NOTE | filters.VIDEO
+"""What is transcribed: voice and video notes, audio files, videos."""
 NEW = filters.UpdateType.MESSAGE
 """What an edit means: an edited command or private text starts no new work (the answer to
 the original stands); an edited group message still updates the kept text (``record``)."""
@@ -84,13 +86,17 @@ def register_handlers(
     digest = _register_digests(application, deps)
     application.add_handler(
         MessageHandler(
-            NEW & filters.Document.ALL & filters.CaptionRegex(r"^/(summary|keywords)\b"),
+            NEW
+            & (filters.Document.ALL | filters.PHOTO | RECORDINGS)
+            & filters.CaptionRegex(r"^/(summary|keywords)\b"),
             summary.caption_command,
         )
     )
     application.add_handler(
         MessageHandler(NEW & private & filters.Document.ALL, summary.private_document)
     )
+    application.add_handler(MessageHandler(NEW & private & RECORDINGS, summary.private_recording))
+    application.add_handler(MessageHandler(NEW & private & filters.PHOTO, summary.private_photo))
     application.add_handler(
         MessageHandler(
             NEW & private & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND,

@@ -19,6 +19,7 @@ from services.core.protocols import (
     KeywordExtractor,
     LinkReader,
     MessageArchive,
+    SpeechReader,
     Store,
     Summarizer,
     TextGenerator,
@@ -81,6 +82,7 @@ class Limits:
     stream_edit_seconds_group: float = 3.0
     digest_retention_days: int = 7
     digest_max_messages: int = 20_000
+    ocr_min_confidence: float = 60.0
 
 
 class Coordination(Protocol):
@@ -189,6 +191,8 @@ class HandlerDeps:
     documents: DocumentReader
     links: LinkReader
     generator: TextGenerator | None = None
+    speech: SpeechReader | None = None
+    """Voice notes to text; None where no recognizer is set up (a sentence says so)."""
     archive: MessageArchive | None = None
     digests: DigestMaker | None = None
     exports: ExportReader | None = None

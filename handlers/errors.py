@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from babel import Locale, UnknownLocaleError
 from telegram import Update
 
 from handlers.chat_context import CondensaContext
@@ -19,6 +20,7 @@ from services.core.errors import (
     InputTooShort,
     ModelServerError,
     ModelUnavailable,
+    SpeechUnsupported,
     UnknownMethod,
     UnsupportedFormat,
 )
@@ -29,6 +31,14 @@ TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+def spoken_name(error: SpeechUnsupported, language: str) -> str:
+    """The name of the language that was heard, in the reader's language ("ruso")."""
+    try:
+        return str(Locale.parse(language).languages.get(error.language, error.language))
+    except (ValueError, UnknownLocaleError):
+        return error.language
 
 
 def error_sentence(error: CondensaError, language: str) -> str:
@@ -66,6 +76,8 @@ def error_sentence(error: CondensaError, language: str) -> str:
         )
     if isinstance(error, UnsupportedFormat):
         return escape(t("err_unsupported", language, kind=error.kind))
+    if isinstance(error, SpeechUnsupported):
+        return escape(t("err_speech_unsupported", language, spoken=spoken_name(error, language)))
     if isinstance(error, ModelUnavailable):
         return escape(t("err_model_unavailable", language, reason=error.reason))
     if isinstance(error, UnknownMethod):

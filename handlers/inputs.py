@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from telegram import Bot, Document, Message
+from telegram import Bot, Document, Message, PhotoSize
 
 from services.core.errors import InputTooLarge
 from services.core.protocols import DocumentReader, LinkReader
@@ -16,9 +17,82 @@ class InputText:
     """Text to work on and where it came from."""
 
     text: str
-    source: str  # "args", "reply", "document", "message"
+    source: str  # "args", "reply", "document", "photo", "message", "voice"
     name: str = ""
     document: DocumentText | None = None
+
+
+PHOTO_NAME = "📷"
+"""How a photo is named in the heading of its reply ("📷 · OCR · 1 page · 120 words")."""
+
+
+@dataclass(frozen=True)
+class VoiceMedia:
+    """A voice note, audio file or video note to transcribe."""
+
+    file_id: str
+    size: int | None
+    seconds: float | None
+    """The length Telegram reports (None for a document)."""
+
+
+def voice_in(message: Message | None) -> VoiceMedia | None:
+    """The recording a message carries: a voice or video note, an audio file, or a document
+    whose type is audio or video."""
+    if message is None:
+        return None
+    for media in (message.voice, message.audio, message.video_note, message.video):
+        if media is not None:
+            length = media.duration
+            seconds = length.total_seconds() if isinstance(length, timedelta) else length
+            return VoiceMedia(media.file_id, media.file_size, float(seconds or 0) or None)
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith(("audio/", "video/")):
+        return VoiceMedia(document.file_id, document.file_size, None)
+    return None
+
+
+def attachment_bytes(message: Message) -> int | None:
+    """The size of the file a message carries (a document, photo or recording); None when it
+    carries none."""
+    if message.document is not None:
+        return message.document.file_size or 0
+    if message.photo:
+        return max(p.file_size or 0 for p in message.photo)
+    recording = voice_in(message)
+    return (recording.size or 0) if recording is not None else None
+
+
+async def download(bot: Bot, file_id: str, size: int | None, max_bytes: int) -> bytes:
+    """A file's bytes, refused above ``max_bytes`` before downloading when its size is known.
+
+    Raises:
+        InputTooLarge: over ``max_bytes``.
+    """
+    if size and size > max_bytes:
+        raise InputTooLarge(size, max_bytes, unit="bytes")
+    file = await bot.get_file(file_id)
+    return bytes(await file.download_as_bytearray())
+
+
+def largest_photo(sizes: tuple[PhotoSize, ...], max_bytes: int) -> PhotoSize:
+    """The largest rendition of a photo that may be downloaded (the best for OCR)."""
+    fitting = [p for p in sizes if not p.file_size or p.file_size <= max_bytes] or list(sizes)
+    return max(fitting, key=lambda p: p.width * p.height)
+
+
+async def read_photo(
+    bot: Bot, message: Message, max_bytes: int, reader: DocumentReader, language: str | None
+) -> InputText:
+    """Read the text of a photo by OCR (in the reader's sandbox).
+
+    Raises:
+        DocumentUnreadable: no text, damaged, too large, or over the budget.
+    """
+    photo = largest_photo(message.photo, max_bytes)
+    data = await download(bot, photo.file_id, photo.file_size, max_bytes)
+    read = await reader.read(data, "photo.jpg", language)
+    return InputText(read.text, "photo", PHOTO_NAME, read)
 
 
 def command_arguments(message: Message) -> str:
@@ -34,7 +108,11 @@ def message_text(message: Message) -> str:
 
 
 async def read_document(
-    bot: Bot, document: Document, max_bytes: int, reader: DocumentReader
+    bot: Bot,
+    document: Document,
+    max_bytes: int,
+    reader: DocumentReader,
+    language: str | None = None,
 ) -> InputText:
     """Download a document and read its text (in the reader's sandbox).
 
@@ -44,11 +122,8 @@ async def read_document(
         DocumentUnreadable: encrypted, scanned, damaged, or over the parsing budget.
     """
     name = document.file_name or "document"
-    if document.file_size and document.file_size > max_bytes:
-        raise InputTooLarge(document.file_size, max_bytes, unit="bytes")
-    file = await bot.get_file(document.file_id)
-    data = bytes(await file.download_as_bytearray())
-    read = await reader.read(data, name)
+    data = await download(bot, document.file_id, document.file_size, max_bytes)
+    read = await reader.read(data, name, language)
     return InputText(read.text, "document", name, read)
 
 
@@ -67,19 +142,24 @@ async def resolve_input(
     max_file_bytes: int,
     reader: DocumentReader,
     links: LinkReader,
+    language: str | None = None,
 ) -> InputText | None:
     """The input of /summary or /keywords, in order: arguments (a link is fetched), a document
-    the command is the caption of, the replied-to document or text. None when there is
-    nothing."""
+    or photo the command is the caption of, the replied-to document, photo or text. None when
+    there is nothing. (Recordings are transcribed apart: :func:`voice_in`.)"""
     arguments = command_arguments(message)
     if arguments:
         return await read_link_or_text(arguments, "args", links)
     if message.document is not None:
-        return await read_document(bot, message.document, max_file_bytes, reader)
+        return await read_document(bot, message.document, max_file_bytes, reader, language)
+    if message.photo:
+        return await read_photo(bot, message, max_file_bytes, reader, language)
     replied = message.reply_to_message
     if replied is not None:
         if replied.document is not None:
-            return await read_document(bot, replied.document, max_file_bytes, reader)
+            return await read_document(bot, replied.document, max_file_bytes, reader, language)
+        if replied.photo:
+            return await read_photo(bot, replied, max_file_bytes, reader, language)
         text = message_text(replied)
         if text.strip():
             return await read_link_or_text(text, "reply", links)

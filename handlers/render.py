@@ -22,6 +22,7 @@ from services.core.types import (
     DocumentText,
     KeywordResult,
     Summary,
+    Transcript,
 )
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
@@ -142,10 +143,64 @@ def document_heading(source: InputText, language: str) -> tuple[str, str]:
     if document is None:
         return source.name, ""
     parts = [source.name]
+    if document.ocr_confidence is not None:
+        parts.append("OCR")
     if document.pages is not None:
         parts.append(tn(f"count_{document.page_unit}", document.pages, language))
     parts.append(tn("count_words", document.words, language))
     return " · ".join(parts), partial_note(document, language)
+
+
+def ocr_note(document: DocumentText | None, language: str, min_confidence: float) -> str:
+    """A warning when OCR read the text with low confidence ("" otherwise)."""
+    if document is None or document.ocr_confidence is None:
+        return ""
+    if document.ocr_confidence >= min_confidence:
+        return ""
+    return t("ocr_low_confidence", language, confidence=round(document.ocr_confidence))
+
+
+def duration_label(seconds: float) -> str:
+    """1:42, or 1:02:03 past an hour."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+TRANSCRIPT_INLINE_CHARS = 6000
+"""A longer transcript goes as a .txt attachment rather than as several messages."""
+
+
+def render_transcript(transcript: Transcript, language: str) -> list[str]:
+    """The transcript part of a voice-note reply: "🎙 1:42 · 260 words" and the text, in
+    expandable quotes (an attachment is announced instead past ``TRANSCRIPT_INLINE_CHARS``)."""
+    heading = "🎙 " + " · ".join(
+        (duration_label(transcript.seconds), tn("count_words", transcript.words, language))
+    )
+    blocks = [f"<b>{escape(heading)}</b>"]
+    if len(transcript.text) > TRANSCRIPT_INLINE_CHARS:
+        blocks.append(f"<i>{escape(t('transcript_attached', language))}</i>")
+        return blocks
+    quote = ("<blockquote expandable>", "</blockquote>")
+    room = MAX_LENGTH - telegram_length("".join(quote)) - 8
+    blocks.extend(
+        f"{quote[0]}{escape(piece)}{quote[1]}" for piece in split_plain(transcript.text, room)
+    )
+    return blocks
+
+
+def render_read_text(source: InputText, language: str, note: str = "") -> list[str]:
+    """Text read from a picture, too short to summarize: the heading, a doubt, the text."""
+    title, _ = document_heading(source, language)
+    blocks = [f"<b>{escape(title)}</b>"] if title else []
+    if note:
+        blocks.append(f"<i>{escape(note)}</i>")
+    blocks.extend(
+        f"<blockquote>{block}</blockquote>"
+        for block in paragraph_blocks(source.text, MAX_LENGTH - 30)
+    )
+    return pack_blocks(blocks)
 
 
 def partial_note(document: DocumentText, language: str) -> str:

@@ -25,13 +25,25 @@ from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t, tn
 from handlers.inputs import (
     InputText,
+    VoiceMedia,
+    command_arguments,
     message_text,
     read_document,
     read_link_or_text,
+    read_photo,
     resolve_input,
+    voice_in,
 )
 from handlers.progress import WorkInProgress
-from handlers.render import document_heading, escape, render_keywords, render_summary
+from handlers.render import (
+    document_heading,
+    escape,
+    ocr_note,
+    render_keywords,
+    render_read_text,
+    render_summary,
+)
+from handlers.voice import answer_recording
 from handlers.work import defer_current_update
 from services.core.errors import CondensaError, InputTooLarge
 from services.core.types import ChatMessage, ChatPreferences, SummaryOptions
@@ -45,6 +57,10 @@ QUEUE_NOTICE_SECONDS = 3
 """A longer expected wait is shown in the placeholder, with the place in line."""
 _MAX_BATCH_WAIT_FACTOR = 5
 """A stream of forwards is answered at the latest after this many windows."""
+
+
+def _joined(*notes: str) -> str:
+    return " ".join(note for note in notes if note)
 
 
 def forwarded_from(message: Message) -> str:
@@ -118,6 +134,20 @@ class SummaryHandlers:
         if resolved is None:
             return
         message, preferences, language = resolved
+        run = self._summarize if kind == "summary" else self._keywords
+        recording = None
+        if not command_arguments(message) and message.document is None:
+            recording = voice_in(message) or voice_in(message.reply_to_message)
+        if recording is not None:
+            await answer_recording(
+                self._deps,
+                message,
+                context.bot,
+                recording,
+                language,
+                lambda source: run(source, preferences, language),
+            )
+            return
         try:
             source = await resolve_input(
                 message,
@@ -125,6 +155,7 @@ class SummaryHandlers:
                 self._deps.limits.max_file_bytes,
                 self._deps.documents,
                 self._deps.links,
+                preferences.language or None,
             )
         except CondensaError as error:
             await message.reply_html(error_sentence(error, language), do_quote=True)
@@ -132,7 +163,6 @@ class SummaryHandlers:
         if source is None:
             await message.reply_text(t(f"no_input_{kind}", language), do_quote=True)
             return
-        run = self._summarize if kind == "summary" else self._keywords
         await self._answer(message, language, lambda: run(source, preferences, language))
 
     async def _answer(
@@ -157,7 +187,8 @@ class SummaryHandlers:
         options = SummaryOptions(method=preferences.method, length=preferences.length)
         summary = await self._deps.summarizer.summarize(source.text, options)
         title, note = document_heading(source, language)
-        return render_summary(summary, language, title=title, note=note)
+        doubt = ocr_note(source.document, language, self._deps.limits.ocr_min_confidence)
+        return render_summary(summary, language, title=title, note=_joined(doubt, note))
 
     async def _keywords(
         self, source: InputText, preferences: ChatPreferences, language: str
@@ -167,7 +198,8 @@ class SummaryHandlers:
             source.text, top_n=self._deps.limits.keywords_top_n
         )
         title, note = document_heading(source, language)
-        return render_keywords(result, language, title=title, note=note)
+        doubt = ocr_note(source.document, language, self._deps.limits.ocr_min_confidence)
+        return render_keywords(result, language, title=title, note=_joined(doubt, note))
 
     def _check_size(self, source: InputText) -> None:
         limit = self._deps.limits.max_input_chars
@@ -182,12 +214,17 @@ class SummaryHandlers:
         message, preferences, language = resolved
         if message.document is None:
             return
+        recording = voice_in(message)
+        if recording is not None:
+            await self._recording(message, context, recording, preferences, language)
+            return
         try:
             source = await read_document(
                 context.bot,
                 message.document,
                 self._deps.limits.max_file_bytes,
                 self._deps.documents,
+                preferences.language or None,
             )
         except CondensaError as error:
             await message.reply_html(error_sentence(error, language), do_quote=True)
@@ -195,6 +232,58 @@ class SummaryHandlers:
         await self._answer(
             message, language, lambda: self._summarize(source, preferences, language)
         )
+
+    async def private_recording(self, update: Update, context: CondensaContext) -> None:
+        """A voice note, audio file or video note sent in a private chat: its transcript and
+        summary."""
+        resolved = self._context(update, context)
+        if resolved is None:
+            return
+        message, preferences, language = resolved
+        recording = voice_in(message)
+        if recording is not None:
+            await self._recording(message, context, recording, preferences, language)
+
+    async def _recording(
+        self,
+        message: Message,
+        context: CondensaContext,
+        recording: VoiceMedia,
+        preferences: ChatPreferences,
+        language: str,
+    ) -> None:
+        await answer_recording(
+            self._deps,
+            message,
+            context.bot,
+            recording,
+            language,
+            lambda source: self._summarize(source, preferences, language),
+        )
+
+    async def private_photo(self, update: Update, context: CondensaContext) -> None:
+        """A photo sent in a private chat: its text by OCR, summarized when it is long."""
+        resolved = self._context(update, context)
+        if resolved is None:
+            return
+        message, preferences, language = resolved
+        if not message.photo:
+            return
+
+        async def work() -> list[str]:
+            source = await read_photo(
+                context.bot,
+                message,
+                self._deps.limits.max_file_bytes,
+                self._deps.documents,
+                preferences.language or None,
+            )
+            if len(source.text) >= self._deps.limits.auto_summary_min_chars:
+                return await self._summarize(source, preferences, language)
+            doubt = ocr_note(source.document, language, self._deps.limits.ocr_min_confidence)
+            return render_read_text(source, language, doubt)
+
+        await self._answer(message, language, work)
 
     async def private_text(self, update: Update, context: CondensaContext) -> None:
         """Long or forwarded text in a private chat: batch it briefly, then summarize it."""

@@ -113,6 +113,80 @@ class SimulatedUsers(EmulatorState):
             "mime_type": mime_type,
             "file_size": stored.size,
         }
+        return await self._deliver_media(chat, message, caption)
+
+    async def send_voice(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        data: bytes,
+        duration: int,
+        *,
+        kind: str = "voice",
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+        forward_from: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A user sends (or forwards) a voice note (``kind`` "audio" or "video_note" for
+        those), ``duration`` seconds long as the client reports it."""
+        stored = self.store_file(data, f"{kind}.ogg")
+        message = self._base_message(chat, user, reply_to, None)
+        media: dict[str, Any] = {
+            "file_id": stored.file_id,
+            "file_unique_id": f"U{stored.file_id}",
+            "duration": duration,
+            "file_size": stored.size,
+        }
+        if kind == "video_note":
+            media["length"] = 240
+        else:
+            media["mime_type"] = "audio/ogg"
+        message[kind] = media
+        if forward_from is not None:
+            message["forward_origin"] = {
+                "type": "user",
+                "date": message["date"],
+                "sender_user": forward_from,
+            }
+        return await self._deliver_media(chat, message, caption)
+
+    async def send_photo(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        data: bytes,
+        width: int,
+        height: int,
+        *,
+        caption: str | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A user sends a photo; Telegram offers it in sizes, the largest being ``data``
+        (a thumbnail entry points at the same bytes)."""
+        stored = self.store_file(data, "photo.jpg")
+        message = self._base_message(chat, user, reply_to, None)
+        scale = 90 / max(width, height)
+        message["photo"] = [
+            {
+                "file_id": stored.file_id,
+                "file_unique_id": f"U{stored.file_id}t",
+                "width": max(1, round(width * scale)),
+                "height": max(1, round(height * scale)),
+                "file_size": min(stored.size, 2000),
+            },
+            {
+                "file_id": stored.file_id,
+                "file_unique_id": f"U{stored.file_id}",
+                "width": width,
+                "height": height,
+                "file_size": stored.size,
+            },
+        ]
+        return await self._deliver_media(chat, message, caption)
+
+    async def _deliver_media(
+        self, chat: dict[str, Any], message: dict[str, Any], caption: str | None
+    ) -> dict[str, Any]:
         if caption:
             message["caption"] = caption
             command = _COMMAND_RE.match(caption)

@@ -68,7 +68,9 @@ class DocumentUnreadable(CondensaError):
     """A document that cannot be read, with the reason as a code.
 
     Codes: ``encrypted`` (password-protected), ``no_text`` (scanned, no text layer),
-    ``damaged`` (broken file), ``too_complex`` (over the time or memory budget, e.g. a bomb).
+    ``damaged`` (broken file), ``too_complex`` (over the time or memory budget, e.g. a bomb),
+    and for photos and recordings ``empty_file``, ``no_speech``, ``no_decoder``,
+    ``image_too_large``, ``no_text_in_image``.
     """
 
     EXPLANATIONS = {
@@ -76,6 +78,11 @@ class DocumentUnreadable(CondensaError):
         "no_text": "the PDF has no text layer (it looks scanned; run OCR first)",
         "damaged": "the file is damaged or is not what its name says",
         "too_complex": "reading it went over the time or memory budget (damaged or hostile)",
+        "empty_file": "the file is empty",
+        "no_speech": "no speech was heard in the recording",
+        "no_decoder": "a program needed to read it (FFmpeg, Tesseract, poppler) is missing",
+        "image_too_large": "the image is too large to read",
+        "no_text_in_image": "no text was found in the image",
     }
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.core.errors import DocumentUnreadable
+from services.core.errors import DocumentUnreadable, InputTooLarge
 from services.ingest.documents import ReaderLimits, run_confined
 from services.ingest.programs import program
 
@@ -79,12 +79,12 @@ def decode(data: bytes, workdir: Path, max_seconds: float, timeout: float) -> De
     ``max_seconds`` of it.
 
     Raises:
-        DocumentUnreadable: ``empty`` (no bytes), ``damaged``, ``audio_too_long`` (the detail
+        DocumentUnreadable: ``empty_file`` (no bytes), ``damaged``, ``audio_too_long`` (the detail
             is the duration in seconds), ``no_speech`` (no audio stream or no samples),
             ``no_decoder`` (FFmpeg missing), ``too_complex`` (over the time budget).
     """
     if not data:
-        raise DocumentUnreadable("empty", "0 bytes")
+        raise DocumentUnreadable("empty_file", "0 bytes")
     source = workdir / "input.media"
     source.write_bytes(data)
     declared = _probe_seconds(source, timeout / 4)
@@ -150,6 +150,7 @@ async def decode_confined(data: bytes, max_seconds: float, limits: ReaderLimits)
     """Decode ``data`` in a confined child (see :func:`decode`).
 
     Raises:
+        InputTooLarge: longer than ``max_seconds`` (in minutes, for the sentence).
         DocumentUnreadable: as :func:`decode`, or ``too_complex`` when the child died or ran
             past ``limits.timeout``.
     """
@@ -163,6 +164,9 @@ async def decode_confined(data: bytes, max_seconds: float, limits: ReaderLimits)
     if returncode != 0 or not isinstance(result, dict):
         logger.warning("sandboxed audio decoder failed (exit %s)", returncode)
         result = {}
+    if result.get("error") == "audio_too_long":
+        seconds = int(str(result.get("detail", "0")).rstrip("+") or 0)
+        raise InputTooLarge(-(-seconds // 60), int(max_seconds // 60), unit="minutes")
     if "error" in result:
         raise DocumentUnreadable(str(result["error"]), str(result.get("detail", "")))
     if "seconds" not in result:
