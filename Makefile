@@ -8,7 +8,7 @@ WHEELS := .cache/wheels
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: setup run test lint bench clean llama chromium
+.PHONY: setup run test lint bench clean llama chromium system
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,20 @@ $(STAMP): pyproject.toml
 			"llama-cpp-python[server]==0.3.36"; fi
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) system
 
 run: setup
 	$(BIN)/python -m bot
+
+# Voice notes, photos and scans need Debian's FFmpeg, Tesseract (English and Spanish) and
+# poppler; the speech tests make their voices with espeak-ng.
+SYSTEM_PACKAGES := ffmpeg tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa poppler-utils espeak-ng
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } || \
+		echo "could not install$$missing: voice notes and OCR will answer that they are unavailable"; fi
 
 lint: setup
 	$(BIN)/ruff check .

@@ -25,7 +25,7 @@ from telegram.ext import ApplicationHandlerStop
 from handlers.chat_context import CondensaContext
 from handlers.deps import AccessPolicy, subjects_of
 from handlers.i18n import pick_language, t, tn
-from handlers.inputs import attachment_bytes, command_arguments, message_text
+from handlers.inputs import attachment_weight, command_arguments, message_text
 from handlers.render import escape
 from services.core.protocols import AccessLedger
 from services.core.types import Usage
@@ -176,20 +176,20 @@ class AccessGate:
         replied = message.reply_to_message
         extra = len(message_text(replied)) if replied is not None else 0
         if replied is not None:
-            extra += attachment_bytes(replied) or 0
+            extra += attachment_weight(replied) or 0
         if command:
             if command not in WORK_COMMANDS:
                 return None
             size = len(command_arguments(message)) + extra
         elif message.chat.type == ChatType.PRIVATE:
             text = message_text(message)
-            plain = attachment_bytes(message) is None and message.forward_origin is None
+            plain = attachment_weight(message) is None and message.forward_origin is None
             if plain and len(text) < self._min_chars:
                 return None
             size = len(text)
         else:
             return None
-        return size + (attachment_bytes(message) or 0)
+        return size + (attachment_weight(message) or 0)
 
     async def _count(self, update: Update, context: CondensaContext, admin: bool) -> None:
         message = update.message

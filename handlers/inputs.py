@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from telegram import Bot, Document, Message, PhotoSize
 
@@ -43,23 +42,32 @@ def voice_in(message: Message | None) -> VoiceMedia | None:
         return None
     for media in (message.voice, message.audio, message.video_note, message.video):
         if media is not None:
-            length = media.duration
-            seconds = length.total_seconds() if isinstance(length, timedelta) else length
-            return VoiceMedia(media.file_id, media.file_size, float(seconds or 0) or None)
+            # Read from the wire form: the attribute warns while PTB moves it to timedelta.
+            seconds = float(media.to_dict().get("duration") or 0)
+            return VoiceMedia(media.file_id, media.file_size, seconds or None)
     document = message.document
     if document is not None and (document.mime_type or "").startswith(("audio/", "video/")):
         return VoiceMedia(document.file_id, document.file_size, None)
     return None
 
 
-def attachment_bytes(message: Message) -> int | None:
-    """The size of the file a message carries (a document, photo or recording); None when it
+SPOKEN_CHARS_PER_SECOND = 15
+"""About 150 words a minute: what a recording weighs against a quota of characters."""
+PAGE_CHARS = 2000
+"""What one photo weighs against a quota of characters (a page of text)."""
+
+
+def attachment_weight(message: Message) -> int | None:
+    """What the file a message carries counts as, in characters, against a quota: a
+    document its size, a recording its length in speech, a photo one page; None when it
     carries none."""
+    recording = voice_in(message)
+    if recording is not None and recording.seconds:
+        return round(recording.seconds * SPOKEN_CHARS_PER_SECOND)
     if message.document is not None:
         return message.document.file_size or 0
     if message.photo:
-        return max(p.file_size or 0 for p in message.photo)
-    recording = voice_in(message)
+        return PAGE_CHARS
     return (recording.size or 0) if recording is not None else None
 
 

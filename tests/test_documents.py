@@ -83,7 +83,8 @@ def test_refused_formats(data: bytes, name: str) -> None:
 
 @pytest.mark.parametrize(
     ("make", "reason"),
-    [(files.encrypted_pdf, "encrypted"), (files.scanned_pdf, "no_text")],
+    # A scan is read by OCR now: drawings alone hold no text to find.
+    [(files.encrypted_pdf, "encrypted"), (files.scanned_pdf, "no_text_in_image")],
 )
 def test_encrypted_and_scanned_pdfs_are_recognised(make, reason: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(DocumentUnreadable) as caught:
