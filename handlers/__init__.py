@@ -142,4 +142,8 @@ def _register_digests(
         ),
         group=1,
     )
+    application.add_handler(
+        MessageHandler(filters.ChatType.GROUPS & NEW & RECORDINGS, digest.record_recording),
+        group=1,
+    )
     return digest

@@ -18,7 +18,7 @@ from handlers.chat_context import CondensaContext, is_chat_admin
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t, tn
-from handlers.inputs import message_text
+from handlers.inputs import download, message_text, voice_in
 from handlers.ranges import DigestWindow, parse_window
 from handlers.render import escape, render_digest
 from services.core.errors import CondensaError, EmptyInput, InputTooLarge, NotAnExport
@@ -141,10 +141,14 @@ class DigestHandlers:
         settings = await self._archive.digest_settings(chat.id)
         if not settings.enabled:
             return
+        await self._keep(message, text)
+
+    async def _keep(self, message: Message, text: str) -> None:
+        user = message.from_user
         await self._archive.save_messages(
             [
                 ChatMessage(
-                    chat.id,
+                    message.chat_id,
                     message.message_id,
                     user.id if user else 0,
                     display_name(user) or (message.author_signature or ""),
@@ -154,6 +158,30 @@ class DigestHandlers:
                 )
             ]
         )
+
+    async def record_recording(self, update: Update, context: CondensaContext) -> None:
+        """Keep the transcript of a voice note (audio, video note) in a group with digests
+        on, like a text message: sealed, in digests, deleted by /forget. A note that cannot be
+        transcribed is left out quietly (the group is not told)."""
+        message = update.effective_message
+        chat = update.effective_chat
+        recording = voice_in(message)
+        speech = self._deps.speech
+        if message is None or chat is None or recording is None or speech is None:
+            return
+        if chat.type not in GROUP_TYPES or (message.from_user and message.from_user.is_bot):
+            return
+        if not (await self._archive.digest_settings(chat.id)).enabled:
+            return
+        try:
+            data = await download(
+                context.bot, recording.file_id, recording.size, self._deps.limits.max_file_bytes
+            )
+            transcript = await speech.transcribe(data)
+        except CondensaError as error:
+            logger.info("a voice note in group %s was not kept: %s", chat.id, error)
+            return
+        await self._keep(message, "🎙 " + " ".join(transcript.text.split()))
 
     async def digest_on(self, update: Update, context: CondensaContext) -> None:
         """Admins: start keeping this group's messages; explain privacy mode if it hides them."""

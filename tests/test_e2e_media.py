@@ -3,6 +3,7 @@ length and the summary; the text of a photo; one sentence for what cannot be rea
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from bot.factories import Services
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
+from services.digest.service import DigestService
 from services.ingest.documents import ReaderLimits
 from services.keywords.extractor import KeyBERTExtractor
 from services.speech.service import SpeechService
@@ -38,11 +40,13 @@ def whisper() -> WhisperTranscriber:
 def services(whisper: WhisperTranscriber) -> Services:
     samples.need("ffmpeg", "tesseract", "espeak-ng")
     executor = ModelExecutor(1, 4)
+    keywords = KeyBERTExtractor(executor)
     return Services(
         summarizer=build_summary_service(executor, 100_000, default_method="lexrank"),
-        keywords=KeyBERTExtractor(executor),
+        keywords=keywords,
         executor=executor,
         speech=SpeechService([whisper], ModelExecutor(1, 2), ReaderLimits(timeout=60)),
+        digests=DigestService(executor, keywords.backend, keywords.cache),
     )
 
 
@@ -149,3 +153,30 @@ async def test_a_short_photo_in_private_gets_its_text_and_doubt_is_said(
         reply_with(emulator, chat["id"], "No he encontrado texto"), timeout=60
     )
     assert blank["text"] == "No he encontrado texto que leer en esta imagen."
+
+
+async def test_voice_notes_in_a_group_with_digests_on_are_kept_as_transcripts(
+    emulator: BotAPIEmulator, make_bot: BotFactory, services: Services, tmp_path: Path
+) -> None:
+    runtime = await make_bot(services=services)
+    store = runtime.store
+    assert store is not None
+    group = emulator.group_chat(-1065, "Radio")
+    emulator.set_member_status(group["id"], emulator.bot_user["id"], "administrator")
+    user = emulator.add_user(65, "Abe", "en")
+    await store.set_digest_enabled(group["id"], True)
+    sent = await emulator.send_voice(
+        group, user, samples.spoken(samples.ENGLISH, "en", tmp_path), duration=15
+    )
+
+    async def kept() -> list[Any]:
+        return await store.messages(group["id"])
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while not (rows := await kept()):
+        assert asyncio.get_running_loop().time() < deadline, "the transcript was never kept"
+        await asyncio.sleep(0.05)
+    assert rows[0].message_id == sent["message_id"] and rows[0].author == "Abe"
+    assert rows[0].text.startswith("🎙 ")
+    assert samples.normalized_wer(samples.ENGLISH, rows[0].text[2:]) <= 0.10
+    assert not emulator.bot_messages(group["id"])  # kept quietly: nothing posted

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+
+from cachetools import TTLCache
 
 from services.core.errors import CondensaError, DocumentUnreadable
 from services.core.executor import ModelExecutor
@@ -46,6 +49,9 @@ class SpeechService:
         self.executor = executor
         self.limits = limits
         self.max_seconds = max_seconds
+        # The same note is often asked for twice in a row (kept for a group's digest, then
+        # /summary on it); ten minutes in memory, never on disk.
+        self._recent: TTLCache[tuple[str, str | None], Transcript] = TTLCache(64, 600)
 
     async def transcribe(
         self, data: bytes, language: str | None = None, progress: Progress | None = None
@@ -57,6 +63,12 @@ class SpeechService:
             SpeechUnsupported, ModelUnavailable, ModelServerError: no backend could do it.
             Busy: the recognizer's queue is full.
         """
+        key = (hashlib.sha256(data).hexdigest(), language)
+        if key in self._recent:
+            transcript = self._recent[key]
+            if progress is not None:
+                progress(transcript.seconds, 1.0)
+            return transcript
         decoded = await decode_confined(data, self.max_seconds, self.limits)
         if _rms(decoded.pcm) < SILENCE_RMS:
             raise DocumentUnreadable("no_speech", "silence")
@@ -80,6 +92,7 @@ class SpeechService:
                 continue
             if not transcript.text.strip():
                 raise DocumentUnreadable("no_speech", "nothing recognized")
+            self._recent[key] = transcript
             return transcript
         assert failure is not None
         raise failure
