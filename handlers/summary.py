@@ -27,6 +27,7 @@ from handlers.inputs import (
     InputText,
     VoiceMedia,
     command_arguments,
+    download,
     message_text,
     read_document,
     read_link_or_text,
@@ -43,10 +44,10 @@ from handlers.render import (
     render_read_text,
     render_summary,
 )
-from handlers.voice import answer_recording
+from handlers.voice import answer_recording, transcript_reply
 from handlers.work import defer_current_update
 from services.core.errors import CondensaError, InputTooLarge
-from services.core.types import ChatMessage, ChatPreferences, SummaryOptions
+from services.core.types import ChatMessage, ChatPreferences, SummaryOptions, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,15 @@ class _Batch:
     chars: int = 0
     left_out: int = 0
     """Messages past the batch's caps (count, characters): counted, not kept."""
+    transcripts: dict[int, Transcript] = field(default_factory=dict)
+    """Forwarded voice notes in the batch, by message id."""
+
+    def text_of(self, message: Message) -> str:
+        """A message's text, or its transcript."""
+        transcript = self.transcripts.get(message.message_id)
+        if transcript is not None:
+            return "🎙 " + " ".join(transcript.text.split())
+        return message_text(message)
 
 
 class SummaryHandlers:
@@ -241,8 +251,29 @@ class SummaryHandlers:
             return
         message, preferences, language = resolved
         recording = voice_in(message)
-        if recording is not None:
+        if recording is None:
+            return
+        key = (message.chat_id, message.from_user.id if message.from_user else 0)
+        if message.forward_origin is None and key not in self._batches:
             await self._recording(message, context, recording, preferences, language)
+            return
+        # A forwarded note joins the forward batch as its transcript, like forwarded text.
+        batch = self._batches.get(key)
+        if batch is not None and batch.timer is not None:
+            batch.timer.cancel()  # the window reopens once the note is transcribed
+        transcript = None
+        if self._deps.speech is not None:
+            try:
+                data = await download(
+                    context.bot,
+                    recording.file_id,
+                    recording.size,
+                    self._deps.limits.max_file_bytes,
+                )
+                transcript = await self._deps.speech.transcribe(data)
+            except CondensaError as error:
+                logger.info("a forwarded voice note was left out of its batch: %s", error)
+        self._enqueue(key, message, transcript)
 
     async def _recording(
         self,
@@ -315,17 +346,21 @@ class SummaryHandlers:
 
         await self._answer(message, language, work)
 
-    def _enqueue(self, key: tuple[int, int], message: Message) -> None:
+    def _enqueue(
+        self, key: tuple[int, int], message: Message, transcript: Transcript | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         batch = self._batches.setdefault(key, _Batch(first_seen=loop.time()))
         limits = self._deps.limits
-        size = len(message_text(message))
+        size = len(transcript.text if transcript else message_text(message))
         if (
             len(batch.messages) < limits.forward_batch_max_messages
             and batch.chars + size <= limits.max_input_chars
         ) or not batch.messages:
             batch.messages.append(message)
             batch.chars += size
+            if transcript is not None:
+                batch.transcripts[message.message_id] = transcript
         else:
             batch.left_out += 1  # a flood of forwards holds a count, not the messages
         update_id = defer_current_update()
@@ -345,20 +380,43 @@ class SummaryHandlers:
             if batch is None or not batch.messages:
                 return
             try:
-                await self._summarize_batch(batch.messages, batch.left_out)
+                if len(batch.messages) == 1 and batch.transcripts:
+                    await self._forwarded_recording(batch)
+                else:
+                    await self._summarize_batch(batch.messages, batch.left_out, batch.text_of)
             except Exception:  # a background task has no error handler to reach
                 logger.exception("summarizing a batch of %d messages failed", len(batch.messages))
             if self._deps.finish_updates is not None:
                 await self._deps.finish_updates(batch.update_ids)
 
-    async def _summarize_batch(self, messages: list[Message], left_out: int = 0) -> None:
+    async def _forwarded_recording(self, batch: _Batch) -> None:
+        """One forwarded voice note on its own: answered as a voice note is."""
+        message = batch.messages[0]
+        transcript = batch.transcripts[message.message_id]
+        preferences = await self._deps.store.get_preferences(message.chat_id)
+        user = message.from_user
+        language = pick_language(preferences.language, user.language_code if user else None)
+
+        async def about(source: InputText) -> list[str]:
+            return await self._summarize(source, preferences, language)
+
+        await self._answer(
+            message, language, lambda: transcript_reply(transcript, language, about)
+        )
+
+    async def _summarize_batch(
+        self,
+        messages: list[Message],
+        left_out: int = 0,
+        text_of: Callable[[Message], str] = message_text,
+    ) -> None:
         messages.sort(key=lambda m: m.message_id)
         last = messages[-1]
         preferences = await self._deps.store.get_preferences(last.chat_id)
         user = last.from_user
         language = pick_language(preferences.language, user.language_code if user else None)
-        spoken = [m for m in messages if message_text(m).strip()]
-        said = [(forwarded_from(m), message_text(m)) for m in spoken]
+        spoken = [m for m in messages if text_of(m).strip()]
+        said = [(forwarded_from(m), text_of(m)) for m in spoken]
         conversation = [
             ChatMessage(last.chat_id, m.message_id, 0, author, int(m.date.timestamp()), text)
             for m, (author, text) in zip(spoken, said, strict=True)

@@ -95,18 +95,19 @@ async def answer_recording(
             return
         finally:
             ticker.cancel()
-        pages = await _reply_pages(transcript, language, then)
+        pages = await transcript_reply(transcript, language, then)
         await shown.deliver(pages)
     if len(transcript.text) > TRANSCRIPT_INLINE_CHARS:
         attachment = InputFile(transcript.text.encode(), filename="transcript.txt")
         await message.reply_document(attachment, do_quote=True)
 
 
-async def _reply_pages(
+async def transcript_reply(
     transcript: Transcript,
     language: str,
     then: Callable[[InputText], Awaitable[list[str]]] | None,
 ) -> list[str]:
+    """The pages of a reply about a recording: its transcript, then ``then``'s pages."""
     blocks = render_transcript(transcript, language)
     if then is None:
         return pack_blocks(blocks)

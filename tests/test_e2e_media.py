@@ -180,3 +180,26 @@ async def test_voice_notes_in_a_group_with_digests_on_are_kept_as_transcripts(
     assert rows[0].text.startswith("🎙 ")
     assert samples.normalized_wer(samples.ENGLISH, rows[0].text[2:]) <= 0.10
     assert not emulator.bot_messages(group["id"])  # kept quietly: nothing posted
+
+
+async def test_forwarded_voice_notes_join_the_forward_batch(
+    emulator: BotAPIEmulator, make_bot: BotFactory, services: Services, tmp_path: Path
+) -> None:
+    await make_bot(services=services, forward_batch_seconds=1.0)
+    user = emulator.add_user(66, "Bea", "en")
+    chat = emulator.private_chat(user)
+    ana, ben = emulator.add_user(67, "Ana", "en"), emulator.add_user(68, "Ben", "en")
+    note = samples.spoken(samples.ENGLISH, "en", tmp_path)
+    await emulator.send_voice(chat, user, note, duration=15, forward_from=ben)
+    alone = await emulator.wait_until(reply_with(emulator, chat["id"], "🎙 0:"), timeout=60)
+    assert samples.normalized_wer(samples.ENGLISH, quoted(alone)) <= 0.10
+    await emulator.send_text(
+        chat,
+        user,
+        "Did you hear about the new battery from the university lab?",
+        forward_from=ana,
+    )
+    await emulator.send_voice(chat, user, note, duration=15, forward_from=ben)
+    batch = await emulator.wait_until(reply_with(emulator, chat["id"], "Ana"), timeout=60)
+    assert "🎙" not in batch["text"].split("\n")[0]  # one summary of the conversation
+    assert "Ben" in batch["text"] and "charges in a few minutes" in batch["text"]
