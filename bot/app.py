@@ -265,13 +265,18 @@ class BotRuntime:
             self.consumer = None
         if self.summary_handlers is not None:
             await self.summary_handlers.shutdown()
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
-        if self.redis is not None:
-            await self.redis.aclose()
-            self.redis = None
+        await self.close_connections()
         self.services.close()
+
+    async def close_connections(self) -> None:
+        """Close the store and Redis (also when a stop ran out of time half-way: an open
+        SQLite connection's thread would keep the process alive)."""
+        store, self.store = self.store, None
+        if store is not None:
+            await store.close()
+        redis, self.redis = self.redis, None
+        if redis is not None:
+            await redis.aclose()
 
     async def start(self, polling: bool = True, poll_timeout: int = 10) -> None:
         """Initialize and start the application, re-handle what the last run left unfinished,

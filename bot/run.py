@@ -105,6 +105,10 @@ async def run_polling(settings: Settings) -> None:
         await shut_down(runtime, settings.shutdown_seconds)
 
 
+CLOSE_SECONDS = 3.0
+"""After a stop that ran out of time, how long closing the store and Redis may take."""
+
+
 async def shut_down(runtime: BotRuntime, seconds: float) -> None:
     """Stop taking updates at once, give the ones in hand most of ``seconds``, then close;
     whatever is unfinished stays in the inbox and is handled again at the next start."""
@@ -118,6 +122,10 @@ async def shut_down(runtime: BotRuntime, seconds: float) -> None:
         await asyncio.wait_for(runtime.stop(), max(0.5, deadline - loop.time()))
     except TimeoutError:
         logger.warning("closing took too long; exiting (unfinished updates are kept)")
+        try:
+            await asyncio.wait_for(runtime.close_connections(), CLOSE_SECONDS)
+        except Exception:  # noqa: BLE001 - exiting anyway; say so and go
+            logger.warning("the store or Redis did not close cleanly", exc_info=True)
 
 
 class Receiver(Protocol):

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,18 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 GROUP_ID = -1001234567890
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+
+
+def _picture_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a picture, as Telegram's servers would measure them (None when it
+    is not a picture Pillow knows: it is then sent as a file)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
 
 
 class Playground:
@@ -183,15 +196,36 @@ class Playground:
         fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
         chat, user = self._chat_and_user(fields)
         data = upload.file.read()
-        message = await self.emulator.send_document(
-            chat,
-            user,
-            data,
-            upload.filename or "file",
-            upload.content_type or "application/octet-stream",
-            caption=fields.get("caption") or None,
-            reply_to=self._reply_target(chat, fields),
-        )
+        kind = upload.content_type or "application/octet-stream"
+        caption = fields.get("caption") or None
+        reply_to = self._reply_target(chat, fields)
+        size = _picture_size(data) if kind.startswith("image/") else None
+        if size is not None:
+            message = await self.emulator.send_photo(
+                chat, user, data, *size, caption=caption, reply_to=reply_to
+            )
+        elif kind.startswith(("audio/", "video/")):
+            # A Telegram client reports the length it recorded; so does the page.
+            seconds = round(float(fields.get("duration") or 0))
+            message = await self.emulator.send_voice(
+                chat,
+                user,
+                data,
+                seconds,
+                kind="voice" if fields.get("voice") else "audio",
+                caption=caption,
+                reply_to=reply_to,
+            )
+        else:
+            message = await self.emulator.send_document(
+                chat,
+                user,
+                data,
+                upload.filename or "file",
+                kind,
+                caption=caption,
+                reply_to=reply_to,
+            )
         return web.json_response(self._public(message))
 
     async def _press(self, request: web.Request) -> web.Response:

@@ -15,12 +15,17 @@ from playground.api import BotAPIEmulator
 from playground.web import Playground
 from services.core.executor import ModelExecutor
 from services.digest.service import DigestService
+from services.ingest.documents import ReaderLimits
 from services.keywords.extractor import KeyBERTExtractor
+from services.speech.service import SpeechService
+from services.speech.transcribers import WhisperTranscriber
 from services.summarize.service import build_summary_service
+from tests import media_samples
 from tests.browser import CHROMIUM_FLAGS
 from tests.conftest import BotFactory
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+WHISPER = WhisperTranscriber(languages=("en", "es"))  # loaded on first use, once
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -39,6 +44,7 @@ async def page(
         keywords=keywords,
         executor=executor,
         digests=DigestService(executor, keywords.backend, keywords.cache),
+        speech=SpeechService([WHISPER], ModelExecutor(1, 2), ReaderLimits(timeout=60)),
     )
     await make_bot(services=services)
     playground = Playground(emulator, "en")
@@ -81,6 +87,26 @@ async def test_upload_a_file(page: Any) -> None:
     await reply.wait_for(timeout=20_000)
     assert "LexRank" in await reply.inner_text()
     assert await page.locator(".bubble .document", has_text="notes.txt").count() == 1
+
+
+async def test_upload_a_photo_and_a_voice_note(page: Any, tmp_path: Path) -> None:
+    media_samples.need("tesseract", "ffmpeg", "espeak-ng")
+    picture = media_samples.page(media_samples.PAGE_ENGLISH)
+    await page.set_input_files(
+        "#file", files=[{"name": "page.png", "mimeType": "image/png", "buffer": picture}]
+    )
+    read = page.locator(".bubble .body", has_text="📷 · OCR")
+    await read.wait_for(timeout=30_000)
+    assert "three new libraries" in await read.inner_text()
+    assert await page.locator(".bubble img[alt^='photo from']").count() == 1
+    note = media_samples.spoken(media_samples.ENGLISH, "en", tmp_path)
+    await page.set_input_files(
+        "#file", files=[{"name": "note.ogg", "mimeType": "audio/ogg", "buffer": note}]
+    )
+    heard = page.locator(".bubble .body", has_text="🎙 0:1")
+    await heard.wait_for(timeout=60_000)
+    assert "battery" in await heard.inner_text()
+    assert await page.locator(".bubble audio.voice").count() == 1
 
 
 async def test_group_members_speak_and_html_is_never_injected(page: Any) -> None:

@@ -16,6 +16,7 @@ import pytest
 from bot.delivery import Intake, Saturated, Supervisor
 from bot.delivery.health import serve_health
 from bot.delivery.pacing import LocalPace
+from bot.run import shut_down
 from playground.api import BotAPIEmulator
 from services.core.errors import Busy
 from tests.conftest import BotFactory
@@ -231,3 +232,31 @@ async def test_a_saturated_bot_answers_the_webhook_429_and_keeps_nothing(
         summaries.gate.set()  # the ten in hand finish, so the bot stops cleanly
         await runtime.stop()
         await runner.cleanup()
+
+
+async def test_a_stop_that_runs_out_of_time_still_closes_the_store(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    runtime = await make_bot()
+    store = runtime.store
+    assert store is not None
+    stuck = asyncio.Event()
+    real_stop = runtime.application.stop
+
+    async def hangs() -> None:
+        await stuck.wait()  # an application stop that never returns
+
+    runtime.application.stop = hangs  # type: ignore[method-assign]
+    try:
+        await shut_down(runtime, 1.0)
+        # The SQLite connection's thread is gone: an open one kept the process alive.
+        assert runtime.store is None
+        connection = store._sqlite.connection  # type: ignore[attr-defined]
+        assert not connection._running and not connection._thread.is_alive()
+    finally:
+        runtime.application.stop = real_stop  # type: ignore[method-assign]
+        stuck.set()
+        if runtime.application.running:
+            await runtime.application.stop()
+        await runtime.application.shutdown()
+        await runtime.supervisor.stop()

@@ -113,6 +113,14 @@ function messageBubble(message) {
     image.alt = "photo from " + (message.from ? message.from.first_name : "the bot");
     bubble.append(image);
   }
+  const recording = message.voice || message.audio || message.video_note;
+  if (recording) {
+    const player = document.createElement("audio");
+    player.className = "voice";
+    player.controls = true;
+    player.src = "/api/file/" + encodeURIComponent(recording.file_id);
+    bubble.append(player);
+  }
   if (message.document) {
     const link = document.createElement("a");
     link.className = "document";
@@ -229,17 +237,62 @@ async function press(messageId, data) {
                              message_id: messageId, data });
 }
 
-async function upload(file) {
+// The length of a recording, as a Telegram client reports it with a voice note.
+function audioDuration(file) {
+  return new Promise((resolve) => {
+    const audio = document.createElement("audio");
+    audio.preload = "metadata";
+    audio.onloadedmetadata = () => resolve(Number.isFinite(audio.duration) ? audio.duration : 0);
+    audio.onerror = () => resolve(0);
+    audio.src = URL.createObjectURL(file);
+  });
+}
+
+async function upload(file, extra = {}) {
   const form = new FormData();
   form.append("chat_id", state.current.id);
   form.append("user_id", state.speaker.id);
   if (state.replyTo) form.append("reply_to", state.replyTo.message_id);
   form.append("caption", $("text").value.trim());
+  if (file.type.startsWith("audio/") || file.type.startsWith("video/")) {
+    form.append("duration", extra.duration ?? await audioDuration(file));
+  }
+  if (extra.voice) form.append("voice", "1");
   form.append("file", file, file.name);
   const response = await fetch("/api/upload", { method: "POST", body: form });
   if (!response.ok) toast(await response.text());
   $("text").value = "";
   clearReply();
+}
+
+// Press once to record a voice note with the microphone, again to send it.
+let recorder = null;
+async function toggleRecording() {
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (error) {
+    toast("No microphone: " + error.message);
+    return;
+  }
+  const chunks = [];
+  const started = performance.now();
+  recorder = new MediaRecorder(stream);
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  recorder.onstop = async () => {
+    stream.getTracks().forEach((track) => track.stop());
+    const type = recorder.mimeType || "audio/webm";
+    recorder = null;
+    $("record").classList.remove("recording");
+    const note = new File(chunks, "voice.webm", { type });
+    await upload(note, { voice: true, duration: (performance.now() - started) / 1000 });
+  };
+  recorder.start();
+  $("record").classList.add("recording");
 }
 
 function renderSamples() {
@@ -305,6 +358,7 @@ async function main() {
     if (file) await upload(file);
     $("file").value = "";
   });
+  $("record").addEventListener("click", toggleRecording);
   $("reply-clear").addEventListener("click", clearReply);
   selectChat(state.chats[0].id);
   connect();
