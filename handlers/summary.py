@@ -92,13 +92,15 @@ class _Batch:
     """Messages past the batch's caps (count, characters): counted, not kept."""
     transcripts: dict[int, Transcript] = field(default_factory=dict)
     """Forwarded voice notes in the batch, by message id."""
+    read: dict[int, str] = field(default_factory=dict)
+    """The text of album photos in the batch (by OCR), by message id."""
 
     def text_of(self, message: Message) -> str:
-        """A message's text, or its transcript."""
+        """A message's text, its transcript, or the text read on its photo."""
         transcript = self.transcripts.get(message.message_id)
         if transcript is not None:
             return "🎙 " + " ".join(transcript.text.split())
-        return message_text(message)
+        return self.read.get(message.message_id) or message_text(message)
 
 
 class SummaryHandlers:
@@ -300,6 +302,9 @@ class SummaryHandlers:
         message, preferences, language = resolved
         if not message.photo:
             return
+        if message.media_group_id is not None:
+            await self._album_page(message, context, preferences)
+            return
 
         async def work() -> list[str]:
             source = await read_photo(
@@ -315,6 +320,29 @@ class SummaryHandlers:
             return render_read_text(source, language, doubt)
 
         await self._answer(message, language, work)
+
+    async def _album_page(
+        self, message: Message, context: CondensaContext, preferences: ChatPreferences
+    ) -> None:
+        """A photo of an album (pages photographed together) joins the batch with its text,
+        so the album gets one summary of all its pages."""
+        key = (message.chat_id, message.from_user.id if message.from_user else 0)
+        batch = self._batches.get(key)
+        if batch is not None and batch.timer is not None:
+            batch.timer.cancel()  # the window reopens once the page is read
+        text = ""
+        try:
+            source = await read_photo(
+                context.bot,
+                message,
+                self._deps.limits.max_file_bytes,
+                self._deps.documents,
+                preferences.language or None,
+            )
+            text = source.text
+        except CondensaError as error:
+            logger.info("a photo of an album was left out: %s", error)
+        self._enqueue(key, message, text=text)
 
     async def private_text(self, update: Update, context: CondensaContext) -> None:
         """Long or forwarded text in a private chat: batch it briefly, then summarize it."""
@@ -347,12 +375,16 @@ class SummaryHandlers:
         await self._answer(message, language, work)
 
     def _enqueue(
-        self, key: tuple[int, int], message: Message, transcript: Transcript | None = None
+        self,
+        key: tuple[int, int],
+        message: Message,
+        transcript: Transcript | None = None,
+        text: str = "",
     ) -> None:
         loop = asyncio.get_running_loop()
         batch = self._batches.setdefault(key, _Batch(first_seen=loop.time()))
         limits = self._deps.limits
-        size = len(transcript.text if transcript else message_text(message))
+        size = len(transcript.text if transcript else text or message_text(message))
         if (
             len(batch.messages) < limits.forward_batch_max_messages
             and batch.chars + size <= limits.max_input_chars
@@ -361,6 +393,8 @@ class SummaryHandlers:
             batch.chars += size
             if transcript is not None:
                 batch.transcripts[message.message_id] = transcript
+            if text:
+                batch.read[message.message_id] = text
         else:
             batch.left_out += 1  # a flood of forwards holds a count, not the messages
         update_id = defer_current_update()

@@ -160,11 +160,15 @@ class SimulatedUsers(EmulatorState):
         *,
         caption: str | None = None,
         reply_to: dict[str, Any] | None = None,
+        media_group_id: str | None = None,
     ) -> dict[str, Any]:
-        """A user sends a photo; Telegram offers it in sizes, the largest being ``data``
-        (a thumbnail entry points at the same bytes)."""
+        """A user sends a photo (one of an album when ``media_group_id`` is given); Telegram
+        offers it in sizes, the largest being ``data`` (a thumbnail entry points at the same
+        bytes)."""
         stored = self.store_file(data, "photo.jpg")
         message = self._base_message(chat, user, reply_to, None)
+        if media_group_id is not None:
+            message["media_group_id"] = media_group_id
         scale = 90 / max(width, height)
         message["photo"] = [
             {

@@ -203,3 +203,19 @@ async def test_forwarded_voice_notes_join_the_forward_batch(
     batch = await emulator.wait_until(reply_with(emulator, chat["id"], "Ana"), timeout=60)
     assert "🎙" not in batch["text"].split("\n")[0]  # one summary of the conversation
     assert "Ben" in batch["text"] and "charges in a few minutes" in batch["text"]
+
+
+async def test_an_album_of_pages_gets_one_summary(
+    emulator: BotAPIEmulator, make_bot: BotFactory, services: Services
+) -> None:
+    await make_bot(services=services, forward_batch_seconds=1.0)
+    user = emulator.add_user(69, "Cai", "en")
+    chat = emulator.private_chat(user)
+    first, second = LONG_PAGE.split("\n")[:3], LONG_PAGE.split("\n")[3:]
+    for lines in (first, second):
+        picture = samples.page("\n".join(lines))
+        await emulator.send_photo(chat, user, picture, 1500, 300, media_group_id="album-1")
+    summary = await emulator.wait_until(reply_with(emulator, chat["id"], "LexRank"), timeout=60)
+    assert "of 6 sentences" in summary["text"]
+    answers = [m for m in emulator.bot_messages(chat["id"]) if not m["text"].startswith("⏳")]
+    assert answers == [summary]  # one answer for the album, not one per photo
