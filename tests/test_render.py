@@ -45,3 +45,17 @@ def test_keywords_rendering() -> None:
     [message] = render_keywords(result, "es")
     text, _ = parse_html(message)
     assert text == "Frases clave\n\n1. tram <lines> (0.80)\n2. tax (0.50)"
+
+
+def test_a_transcript_is_quoted_expandable_and_a_long_one_is_announced_as_attached() -> None:
+    from handlers.render import TRANSCRIPT_INLINE_CHARS, render_transcript
+    from services.core.types import Transcript
+
+    short = Transcript("Hello <there>.\nSecond line.", "en", 102.4, "whisper-base")
+    blocks = render_transcript(short, "en")
+    assert blocks[0] == "<b>🎙 1:42 · 4 words</b>"
+    assert blocks[1] == "<blockquote expandable>Hello &lt;there&gt;.\nSecond line.</blockquote>"
+    long = Transcript("word " * (TRANSCRIPT_INLINE_CHARS // 4), "es", 3725, "whisper-base")
+    blocks = render_transcript(long, "es")
+    assert blocks[0].startswith("<b>🎙 1:02:05 · ")
+    assert blocks[1:] == ["<i>La transcripción completa va adjunta como archivo de texto.</i>"]
