@@ -19,6 +19,7 @@ from telegram.ext import (
 
 from handlers.access import AccessGate, AnswerTimer, OperatorHandlers
 from handlers.ask import AskHandlers
+from handlers.catchup import START_PREFIX, CatchUpHandlers
 from handlers.chat_context import ChatSettingsLoader, context_types
 from handlers.deps import AccessPolicy, HandlerDeps, Limits, Quotas
 from handlers.digest import DigestHandlers
@@ -72,6 +73,17 @@ def register_handlers(
             ("quota", operator.quota),
         ):
             application.add_handler(CommandHandler(name, callback, filters=NEW))
+    if deps.archive is not None and deps.digests is not None:
+        catchup = CatchUpHandlers(deps, deps.archive, deps.digests)
+        application.add_handler(
+            CommandHandler(
+                "start",
+                catchup.start_link,
+                filters=NEW & private & filters.Regex(rf"^/start {START_PREFIX}-?\d+$"),
+            )
+        )
+        for name in ("catchup", "ponerme_al_dia"):
+            application.add_handler(CommandHandler(name, catchup.catchup, filters=NEW))
     application.add_handler(CommandHandler("start", start.start, filters=NEW))
     application.add_handler(CommandHandler("help", start.help, filters=NEW))
     application.add_handler(CommandHandler("summary", summary.summary_command, filters=NEW))

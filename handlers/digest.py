@@ -145,6 +145,8 @@ class DigestHandlers:
 
     async def _keep(self, message: Message, text: str) -> None:
         user = message.from_user
+        replied = message.reply_to_message
+        replied_author = replied.from_user if replied is not None else None
         await self._archive.save_messages(
             [
                 ChatMessage(
@@ -155,6 +157,8 @@ class DigestHandlers:
                     int(message.date.timestamp()),
                     text,
                     message.message_thread_id or 0 if message.is_topic_message else 0,
+                    replied.message_id if replied is not None else 0,
+                    replied_author.id if replied_author is not None else 0,
                 )
             ]
         )

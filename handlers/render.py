@@ -24,6 +24,7 @@ from services.core.types import (
     Summary,
     Transcript,
 )
+from services.digest.catchup import CatchUp
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
 _BOUNDARIES = (
@@ -394,4 +395,37 @@ def render_digest(
     if digest.written_by and digest.narrative():
         note = t("digest_written_by", language, model=digest.written_by)
         blocks.append(f"<i>{escape(note)}</i>")
+    return pack_blocks(blocks)
+
+
+def _catchup_item(message: ChatMessage, username: str | None) -> str:
+    """ "• <b>Author</b>: quote ↗", linked to the message."""
+    link = message_link(message.chat_id, message.message_id, username)
+    line = f"• <b>{escape(message.author or '?')}</b>: {escape(short_quote(message.text))}"
+    return line + (f' <a href="{escape(link)}">↗</a>' if link else "")
+
+
+def render_catchup(
+    catchup: CatchUp, title: str, language: str, username: str | None, chat_id: int
+) -> list[str]:
+    """A member's catch-up: what concerns them, open questions, decisions and dates, then
+    the rest in short (in an expandable quote), every line linked to its message."""
+    heading = f"<b>{escape(t('catchup_title', language, title=title))}</b>"
+    if catchup.empty:
+        return [heading + "\n" + escape(t("catchup_empty", language))]
+    blocks = [heading]
+    for key, items in (
+        ("catchup_for_you", catchup.for_you),
+        ("catchup_questions", catchup.open_questions),
+        ("catchup_decisions", catchup.decisions),
+    ):
+        if items:
+            lines = [_catchup_item(m, username) for m in items]
+            blocks.append(f"<b>{escape(t(key, language))}</b>\n" + "\n".join(lines))
+    if catchup.narrative:
+        lines = [digest_sentence(s, username) for s in catchup.narrative]
+        blocks.append(
+            f"<b>{escape(t('catchup_rest', language))}</b>\n"
+            f"<blockquote expandable>{chr(10).join(lines)}</blockquote>"
+        )
     return pack_blocks(blocks)

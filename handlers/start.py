@@ -17,6 +17,7 @@ COMMANDS = (
     "cancel",
     "settings",
     "digest",
+    "catchup",
     "digest_on",
     "digest_off",
     "schedule",

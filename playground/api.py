@@ -204,6 +204,9 @@ class BotAPIEmulator(SimulatedUsers):
             chat = self.chats.get(int(chat_id))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             chat = None
+        if chat is None and str(chat_id).isdigit() and int(str(chat_id)) in self.users:
+            # A user who never started the bot: Telegram refuses the first message.
+            raise BotAPIError(403, "Forbidden: bot can't initiate conversation with a user")
         if chat is None:
             raise BotAPIError(400, "Bad Request: chat not found")
         return chat

@@ -204,6 +204,10 @@ class ChatMessage:
     text: str
     thread_id: int = 0
     """The forum topic thread it was posted in (0 outside forums)."""
+    reply_to: int = 0
+    """The message it replies to (0 when none)."""
+    reply_to_user: int = 0
+    """The author of the message it replies to (0 when none or unknown)."""
 
 
 @dataclass(frozen=True)

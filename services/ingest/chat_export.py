@@ -101,7 +101,16 @@ def _message(item: object, chat_id: int) -> ChatMessage | None:
         return None
     from_id = str(item.get("from_id") or "")
     user_id = int(from_id[4:]) if from_id.startswith("user") and from_id[4:].isdigit() else 0
-    return ChatMessage(chat_id, message_id, user_id, str(item.get("from") or ""), date, text)
+    replied = item.get("reply_to_message_id")
+    return ChatMessage(
+        chat_id,
+        message_id,
+        user_id,
+        str(item.get("from") or ""),
+        date,
+        text,
+        reply_to=replied if isinstance(replied, int) else 0,
+    )
 
 
 class ChatExportReader:

@@ -106,13 +106,25 @@ class ArchiveStore(StoreBase):
             author = cipher.seal(m.message_id, "author", m.author)
             text = cipher.seal(m.message_id, "text", m.text)
             kept.append(
-                (m.chat_id, m.message_id, m.user_id, author, m.date, text, now, m.thread_id)
+                (
+                    m.chat_id,
+                    m.message_id,
+                    m.user_id,
+                    author,
+                    m.date,
+                    text,
+                    now,
+                    m.thread_id,
+                    m.reply_to,
+                    m.reply_to_user,
+                )
             )
         await tx.executemany(
             """
             INSERT INTO group_messages
-                (chat_id, message_id, user_id, author, date, text, stored_at, thread_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                (chat_id, message_id, user_id, author, date, text, stored_at, thread_id,
+                 reply_to, reply_to_user)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (chat_id, message_id) DO UPDATE SET text = excluded.text,
                 author = excluded.author
             """,
@@ -149,8 +161,12 @@ class ArchiveStore(StoreBase):
                     date,
                     cipher.open(message_id, "text", bytes(text)),
                     thread,
+                    replied,
+                    replied_by,
                 )
-                for _, message_id, user_id, author, date, text, thread in reversed(rows)
+                for _, message_id, user_id, author, date, text, thread, replied, replied_by in (
+                    reversed(rows)
+                )
             ]
 
         # 10,000 rows take ~0.1 s to open: off the event loop, so other chats are not held up.
@@ -169,8 +185,8 @@ class ArchiveStore(StoreBase):
         thread_id: int | None,
     ) -> tuple[list[Row], GroupCipher | None]:
         query = (
-            "SELECT chat_id, message_id, user_id, author, date, text, thread_id"
-            " FROM group_messages WHERE chat_id = ?"
+            "SELECT chat_id, message_id, user_id, author, date, text, thread_id, reply_to,"
+            " reply_to_user FROM group_messages WHERE chat_id = ?"
         )
         parameters: list[int] = [chat_id]
         for clause, value in (

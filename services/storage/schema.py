@@ -135,6 +135,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX usage_counted_by_age ON usage_counted (counted_at);
     """,
+    # What a kept message replies to (its id and author), for a member's catch-up: replies
+    # to them come first.
+    """
+    ALTER TABLE group_messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE group_messages ADD COLUMN reply_to_user INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 _POSTGRES_SPELLING = (
