@@ -300,6 +300,7 @@ def limits_from(settings: Settings) -> Limits:
         digest_retention_days=settings.digest_retention_days,
         digest_max_messages=settings.digest_max_messages,
         ocr_min_confidence=settings.ocr_min_confidence,
+        catchup_after_hours=settings.catchup_after_hours,
     )
 
 

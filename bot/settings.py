@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     digest_max_messages: int = Field(default=20_000, ge=10, le=200_000)
     digest_topic_method: Literal["nmf", "lda"] = "nmf"
     digest_keyphrases: int = Field(default=10, ge=3, le=30)
+    catchup_after_hours: float = Field(default=24.0, gt=0)
 
     abstractive_model_en: str = "sshleifer/distilbart-cnn-12-6"
     abstractive_model_es: str = "csebuetnlp/mT5_multilingual_XLSum"

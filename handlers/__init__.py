@@ -84,6 +84,13 @@ def register_handlers(
         )
         for name in ("catchup", "ponerme_al_dia"):
             application.add_handler(CommandHandler(name, catchup.catchup, filters=NEW))
+        # Its own handler group: noticing a member is back never stops other handlers.
+        application.add_handler(
+            MessageHandler(
+                filters.ChatType.GROUPS & NEW & ~filters.COMMAND, catchup.on_member_message
+            ),
+            group=2,
+        )
     application.add_handler(CommandHandler("start", start.start, filters=NEW))
     application.add_handler(CommandHandler("help", start.help, filters=NEW))
     application.add_handler(CommandHandler("summary", summary.summary_command, filters=NEW))

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 START_PREFIX = "catchup_"
+AUTO_ON = {"auto", "automatico", "automático", "on"}
+AUTO_OFF = {"off", "no", "desactivar"}
 DEFAULT_HOURS = 24
 """The window of a member with no kept message in the group."""
 _MEMBERS = (
@@ -79,6 +81,14 @@ class CatchUpHandlers:
             self._deps.limits.digest_max_messages,
             dt.datetime.now(_zone(settings.timezone)),
         )
+        choice = (context.args or [""])[0].lower()
+        if choice in AUTO_ON or choice in AUTO_OFF:
+            now = int(self._deps.clock())
+            await self._archive.set_catchup_auto(chat.id, user.id, choice in AUTO_ON, now)
+            key = "catchup_auto_on" if choice in AUTO_ON else "catchup_auto_off"
+            hours = round(self._deps.limits.catchup_after_hours)
+            await message.reply_text(t(key, language, hours=hours), do_quote=True)
+            return
         if window is None:
             await message.reply_text(t("catchup_usage", language), do_quote=True)
             return
@@ -94,6 +104,37 @@ class CatchUpHandlers:
             await message.reply_html(t("catchup_start_first", language, link=link), do_quote=True)
             return
         await message.reply_text(t("catchup_sent", language), do_quote=True)
+
+    async def on_member_message(self, update: Update, context: CondensaContext) -> None:
+        """A member who asked for ``/catchup auto`` writes after being away at least
+        ``CATCHUP_AFTER_HOURS``: their catch-up of the absence, in private, once (across
+        workers); never to someone who has not started the bot."""
+        message, chat, user = (
+            update.effective_message,
+            update.effective_chat,
+            update.effective_user,
+        )
+        if message is None or chat is None or user is None or user.is_bot:
+            return
+        if chat.type not in GROUP_TYPES:
+            return
+        now = int(self._deps.clock())
+        previous = await self._archive.catchup_seen(chat.id, user.id, now)
+        if previous is None or now - previous < self._deps.limits.catchup_after_hours * 3600:
+            return
+        if not await self._deps.coordination.once(
+            f"catchup:{chat.id}:{user.id}:{previous}", 86_400
+        ):
+            return
+        language = pick_language(None, user.language_code)
+        pages = await self._pages(context.bot, chat, user, DigestWindow(since=previous), language)
+        try:
+            for page in pages:
+                await context.bot.send_message(
+                    user.id, page, parse_mode="HTML", disable_web_page_preview=True
+                )
+        except (Forbidden, BadRequest):
+            logger.info("no automatic catch-up for a member who has not started the bot")
 
     async def start_link(self, update: Update, context: CondensaContext) -> None:
         """``/start catchup_<group>`` in private: the catch-up of that group, for a member of

@@ -83,6 +83,7 @@ class Limits:
     digest_retention_days: int = 7
     digest_max_messages: int = 20_000
     ocr_min_confidence: float = 60.0
+    catchup_after_hours: float = 24.0
 
 
 class Coordination(Protocol):

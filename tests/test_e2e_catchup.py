@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 from bot.factories import Services
@@ -154,3 +155,59 @@ async def test_a_non_member_gets_no_catchup_from_the_link(
         lambda: next(iter(emulator.bot_messages(private["id"])), None)
     )
     assert reply["text"] == "That catch-up link is for members of its group."
+
+
+async def test_auto_catchup_fires_once_when_a_member_comes_back(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    now = [time.time() - 60]  # the bot's clock; messages carry the emulator's real dates
+    runtime = await make_bot(services=services(), clock=lambda: now[0])
+    assert runtime.store is not None
+    group = emulator.group_chat(GROUP_ID, "Community hall")
+    emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "administrator")
+    ana, bob = emulator.add_user(211, "Ana", "en"), emulator.add_user(212, "Bob", "en")
+    private = emulator.private_chat(ana)
+    await runtime.store.set_digest_enabled(GROUP_ID, True)
+
+    async def reply_to(sent: dict[str, Any]) -> dict[str, Any]:
+        return await emulator.wait_until(
+            lambda: next(
+                (
+                    m
+                    for m in emulator.bot_messages(GROUP_ID)
+                    if m.get("reply_to_message", {}).get("message_id") == sent["message_id"]
+                ),
+                None,
+            )
+        )
+
+    opted = await reply_to(await emulator.send_text(group, ana, "/catchup auto"))
+    assert opted["text"].startswith("Done: when you write here after 24 hours away")
+    asked = await emulator.send_text(group, ana, "Does anyone know when the hall opens?")
+    answer = await emulator.send_text(group, bob, "It opens at 9:00 on weekdays.", reply_to=asked)
+    store = runtime.store
+
+    async def both_kept() -> bool:
+        return len(await store.messages(GROUP_ID)) == 2
+
+    end = asyncio.get_running_loop().time() + 30
+    while not await both_kept():  # the absence starts once they were handled
+        assert asyncio.get_running_loop().time() < end
+        await asyncio.sleep(0.05)
+    now[0] += 25 * 3600
+    back = await emulator.send_text(group, ana, "Hi all, I'm back")
+    catchup = await emulator.wait_until(
+        lambda: next(
+            (m for m in emulator.bot_messages(private["id"]) if "Catch-up" in m["text"]), None
+        ),
+        timeout=60,
+    )
+    assert answer["message_id"] in links(catchup), catchup["text"]
+    assert "opens at 9:00" in catchup["text"]
+    # Once: her next message (not away any more) and a redelivered update send nothing more.
+    now[0] += 60
+    await emulator.send_text(group, ana, "What did I miss?")
+    await emulator.redeliver({"update_id": 0, "message": back})
+    marker = await emulator.send_text(group, ana, "/catchup off")
+    assert (await reply_to(marker))["text"] == "Automatic catch-ups are off for you here."
+    assert sum("Catch-up" in m["text"] for m in emulator.bot_messages(private["id"])) == 1

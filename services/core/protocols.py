@@ -226,6 +226,15 @@ class MessageArchive(Protocol):
         in forum thread ``thread_id``."""
         ...
 
+    async def set_catchup_auto(self, chat_id: int, user_id: int, enabled: bool, now: int) -> None:
+        """Opt a member in to (or out of) the automatic catch-up."""
+        ...
+
+    async def catchup_seen(self, chat_id: int, user_id: int, now: int) -> int | None:
+        """Record that an opted-in member wrote at ``now``; when they wrote before (None when
+        they did not opt in)."""
+        ...
+
     async def set_opt_out(self, chat_id: int, user_id: int, opted_out: bool) -> int:
         """Record a user's choice; opting out deletes their messages. Returns rows deleted."""
         ...

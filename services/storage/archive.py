@@ -208,6 +208,45 @@ class ArchiveStore(StoreBase):
             return [], None
         return rows, await self._cipher(tx, chat_id, create=False)
 
+    # ------------------------------------------------------------------ catch-up
+
+    @transaction
+    async def set_catchup_auto(
+        self, tx: Tx, chat_id: int, user_id: int, enabled: bool, now: int
+    ) -> None:
+        """Opt a member in to (or out of) the automatic catch-up."""
+        if not enabled:
+            await tx.execute(
+                "DELETE FROM catchup_auto WHERE chat_id = ? AND user_id = ?", chat_id, user_id
+            )
+            return
+        await tx.execute(
+            "INSERT INTO catchup_auto (chat_id, user_id, last_seen) VALUES (?, ?, ?)"
+            " ON CONFLICT (chat_id, user_id) DO NOTHING",
+            chat_id,
+            user_id,
+            now,
+        )
+
+    @transaction
+    async def catchup_seen(self, tx: Tx, chat_id: int, user_id: int, now: int) -> int | None:
+        """A member opted in to the automatic catch-up wrote at ``now``: when they wrote
+        before (None when they did not opt in)."""
+        rows = await tx.fetch(
+            "SELECT last_seen FROM catchup_auto WHERE chat_id = ? AND user_id = ?",
+            chat_id,
+            user_id,
+        )
+        if not rows:
+            return None
+        await tx.execute(
+            "UPDATE catchup_auto SET last_seen = ? WHERE chat_id = ? AND user_id = ?",
+            now,
+            chat_id,
+            user_id,
+        )
+        return int(rows[0][0])
+
     # ------------------------------------------------------------------ deletion
 
     @transaction
@@ -232,6 +271,9 @@ class ArchiveStore(StoreBase):
         return await self._delete_user(tx, chat_id, user_id)
 
     async def _delete_user(self, tx: Tx, chat_id: int, user_id: int) -> int:
+        await tx.execute(
+            "DELETE FROM catchup_auto WHERE chat_id = ? AND user_id = ?", chat_id, user_id
+        )
         deleted = await tx.execute(
             "DELETE FROM group_messages WHERE chat_id = ? AND user_id = ?", chat_id, user_id
         )
@@ -242,7 +284,14 @@ class ArchiveStore(StoreBase):
     async def forget_chat(self, tx: Tx, chat_id: int) -> None:
         """Delete everything stored about a group."""
         await self._shred_group(tx, chat_id)
-        for table in ("digest_opt_outs", "digest_chats", "chat_preferences", "inbox", "outbox"):
+        for table in (
+            "digest_opt_outs",
+            "digest_chats",
+            "chat_preferences",
+            "inbox",
+            "outbox",
+            "catchup_auto",
+        ):
             await tx.execute(f"DELETE FROM {table} WHERE chat_id = ?", chat_id)  # noqa: S608
 
     @transaction

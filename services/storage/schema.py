@@ -141,6 +141,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE group_messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE group_messages ADD COLUMN reply_to_user INTEGER NOT NULL DEFAULT 0;
     """,
+    # Members who asked for an automatic catch-up (/catchup auto), and when they last wrote.
+    """
+    CREATE TABLE catchup_auto (
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, user_id)
+    );
+    """,
 )
 
 _POSTGRES_SPELLING = (
