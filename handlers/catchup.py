@@ -22,8 +22,7 @@ from handlers.i18n import pick_language, t
 from handlers.ranges import DigestWindow, parse_window
 from handlers.render import render_catchup
 from services.core.protocols import DigestMaker, MessageArchive
-from services.core.types import ChatMessage
-from services.digest.catchup import Member, catch_up
+from services.core.types import ChatMessage, Member
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +177,7 @@ class CatchUpHandlers:
         selected = _within(kept, window)
         member = Member(user.id, user.username or "")
         authors = {m.message_id: m.user_id for m in kept}
-        catchup = await catch_up(selected, member, self._digests, authors, "")
+        catchup = await self._digests.catch_up(selected, member, authors)
         return render_catchup(catchup, chat.title or "", language, chat.username, chat.id)
 
 

@@ -16,6 +16,7 @@ from telegram.constants import MessageLimit
 from handlers.i18n import t, tn
 from handlers.inputs import InputText
 from services.core.types import (
+    CatchUp,
     ChatDigest,
     ChatMessage,
     DigestSentence,
@@ -24,7 +25,6 @@ from services.core.types import (
     Summary,
     Transcript,
 )
-from services.digest.catchup import CatchUp
 
 MAX_LENGTH = MessageLimit.MAX_TEXT_LENGTH
 _BOUNDARIES = (

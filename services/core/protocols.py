@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
 
 from services.core.types import (
+    CatchUp,
     ChatDigest,
     ChatExport,
     ChatMessage,
@@ -15,6 +16,7 @@ from services.core.types import (
     DocumentText,
     HistoryAnswer,
     KeywordResult,
+    Member,
     Prompt,
     Summary,
     SummaryOptions,
@@ -170,6 +172,16 @@ class DigestMaker(Protocol):
 
     async def word_cloud(self, digest: ChatDigest) -> bytes:
         """A PNG image of the digest's keyphrases sized by how often they came up."""
+        ...
+
+    async def catch_up(
+        self,
+        window: list[ChatMessage],
+        member: Member,
+        authors: dict[int, int] | None = None,
+        language: str = "",
+    ) -> CatchUp:
+        """A member's catch-up of ``window``: what concerns them first, then the rest."""
         ...
 
 

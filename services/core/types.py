@@ -307,6 +307,39 @@ class ChatDigest:
 
 
 @dataclass(frozen=True)
+class Member:
+    """Who the catch-up is for."""
+
+    user_id: int
+    username: str = ""
+    """Their @username without the "@" ("" when they have none)."""
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """A member's catch-up of one window.
+
+    Attributes:
+        messages: messages in the window (the member's own included).
+        for_you: replies to the member and mentions of them.
+        open_questions: questions nobody answered.
+        decisions: messages with a decision, a date, a time or an amount.
+        narrative: the digest's sentences about the rest, within the word budget.
+    """
+
+    messages: int
+    for_you: list[ChatMessage] = field(default_factory=list)
+    open_questions: list[ChatMessage] = field(default_factory=list)
+    decisions: list[ChatMessage] = field(default_factory=list)
+    narrative: list[DigestSentence] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing happened in the window (besides the member's own messages)."""
+        return not (self.for_you or self.open_questions or self.decisions or self.narrative)
+
+
+@dataclass(frozen=True)
 class ChatExport:
     """One exported chat: its Bot API id (when the export says), title and text messages."""
 

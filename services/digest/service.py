@@ -12,7 +12,8 @@ import numpy as np
 from services.core.errors import EmptyInput, ModelUnavailable
 from services.core.executor import ModelExecutor
 from services.core.protocols import EmbeddingBackend
-from services.core.types import ChatDigest, ChatMessage, Length, Topic
+from services.core.types import CatchUp, ChatDigest, ChatMessage, Length, Member, Topic
+from services.digest.catchup import catch_up
 from services.digest.narrative import Scorer, Writer, build_narrative
 from services.digest.phrases import MergedPhrases, calendar_words, specificity
 from services.digest.topics import find_topics
@@ -99,6 +100,17 @@ class DigestService:
         self._writer = writer
         self._grounding = grounding
         self._writer_name = writer_name
+
+    async def catch_up(
+        self,
+        window: list[ChatMessage],
+        member: Member,
+        authors: dict[int, int] | None = None,
+        language: str = "",
+    ) -> CatchUp:
+        """A member's catch-up (:mod:`services.digest.catchup`), the rest told by this
+        service's narrative."""
+        return await catch_up(window, member, self, authors, language)
 
     async def digest(self, messages: list[ChatMessage], language: str = "") -> ChatDigest:
         """Digest ``messages`` (oldest first); raise ``EmptyInput`` when there is too little."""
