@@ -51,6 +51,7 @@ ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.EDITED_MESSAGE,
     Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
     Update.MY_CHAT_MEMBER,
 ]
 

@@ -12,6 +12,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -25,6 +26,7 @@ from handlers.deps import AccessPolicy, HandlerDeps, Limits, Quotas
 from handlers.digest import DigestHandlers
 from handlers.errors import on_error
 from handlers.generate import GenerateHandlers
+from handlers.inline import InlineHandlers
 from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
 from handlers.start import StartHandlers, command_menus
 from handlers.summary import SummaryHandlers
@@ -102,6 +104,7 @@ def register_handlers(
     application.add_handler(
         CallbackQueryHandler(settings.on_button, pattern=f"^{CALLBACK_PREFIX}:")
     )
+    application.add_handler(InlineQueryHandler(InlineHandlers(deps).answer))
     digest = _register_digests(application, deps)
     application.add_handler(
         MessageHandler(

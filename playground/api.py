@@ -492,6 +492,30 @@ class BotAPIEmulator(SimulatedUsers):
         }
         return True
 
+    async def _api_answerinlinequery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("inline_query_id"))
+        if query_id not in self.inline_queries or query_id in self.inline_answers:
+            raise BotAPIError(
+                400,
+                "Bad Request: query is too old and response timeout expired "
+                "or query ID is invalid",
+            )
+        results = params.get("results")
+        if not isinstance(results, list) or len(results) > 50:
+            raise BotAPIError(400, "Bad Request: RESULTS_TOO_MUCH")
+        shown = []
+        for result in results:
+            content = result.get("input_message_content", {}) if isinstance(result, dict) else {}
+            if not isinstance(result, dict) or not result.get("id") or not result.get("title"):
+                raise BotAPIError(400, "Bad Request: RESULT_ID_INVALID")
+            text, entities = self._formatted(content, "message_text", 4096)
+            shown.append(
+                {"id": result["id"], "title": result["title"], "text": text, "entities": entities}
+            )
+        self.inline_answers[query_id] = {**params, "shown": shown}
+        await self._notify("inline_answer", {"id": query_id})
+        return True
+
     async def _api_setwebhook(self, params: dict[str, Any]) -> bool:
         url = str(params.get("url") or "")
         if url and not url.startswith("https://") and not url.startswith("http://127.0.0.1"):

@@ -67,7 +67,7 @@ class EmulatorState:
             "username": bot_username,
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": True,
         }
         self.users: dict[int, dict[str, Any]] = {}
         self.chats: dict[int, dict[str, Any]] = {}
@@ -77,6 +77,8 @@ class EmulatorState:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.callback_queries: dict[str, dict[str, Any]] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
+        self.inline_queries: dict[str, dict[str, Any]] = {}
+        self.inline_answers: dict[str, dict[str, Any]] = {}
         self.member_status: dict[tuple[int, int], str] = {}
         self.webhook: dict[str, Any] = {}
         self.faults: list[Fault] = []

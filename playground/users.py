@@ -203,6 +203,23 @@ class SimulatedUsers(EmulatorState):
             await self.push_update("message", message)
         return message
 
+    async def send_inline_query(
+        self, user: dict[str, Any], query: str, chat_type: str = "private"
+    ) -> str:
+        """A user types ``@bot <query>`` in a chat of ``chat_type``; returns the query id
+        (the bot's answer lands in :attr:`inline_answers` under it)."""
+        query_id = f"I{next(self._callback_ids)}"
+        inline = {
+            "id": query_id,
+            "from": user,
+            "query": query[:256],  # Telegram's limit on an inline query
+            "offset": "",
+            "chat_type": chat_type,
+        }
+        self.inline_queries[query_id] = inline
+        await self.push_update("inline_query", inline)
+        return query_id
+
     async def press_button(
         self, chat: dict[str, Any], user: dict[str, Any], message_id: int, data: str
     ) -> str:
