@@ -16,7 +16,7 @@ from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import t
 from handlers.inputs import command_arguments, message_text, read_document
-from handlers.progress import WorkInProgress
+from handlers.progress import DraftInProgress, WorkInProgress
 from handlers.render import escape, pack_blocks, paragraph_blocks, split_plain
 from handlers.work import current_work
 from services.core.errors import CondensaError
@@ -120,7 +120,9 @@ class GenerateHandlers:
             placeholder = t("writing", language)
             if ahead and wait >= QUEUE_NOTICE_SECONDS:
                 placeholder = t("generation_queued", language, ahead=ahead, seconds=round(wait))
-            async with WorkInProgress(message, placeholder) as progress:
+            # Private chats stream into a draft; groups see one message edited at a pace.
+            shown = WorkInProgress if group else DraftInProgress
+            async with shown(message, placeholder) as progress:
                 try:
                     text, tokens, broken = await self._stream(
                         generator, prompt, cancel, progress, interval

@@ -103,3 +103,37 @@ class WorkInProgress:
                     raise
         for text in rest:
             await self._message.reply_html(text, do_quote=False, disable_web_page_preview=True)
+
+
+class DraftInProgress(WorkInProgress):
+    """In a private chat: stream into a message draft (``sendMessageDraft``), the way
+    Telegram's own clients show text being written, then send the answer as one message.
+    No placeholder is sent and nothing is edited.
+
+    Args:
+        message: the user's message being answered (its id is the draft's id).
+        placeholder_text: shown in the draft until the first words arrive.
+    """
+
+    async def __aenter__(self) -> DraftInProgress:
+        await self._send_action()
+        self._typing = asyncio.create_task(self._keep_typing())
+        await self.show(self._placeholder_text, html=False)
+        return self
+
+    async def show(self, html_text: str, html: bool = True) -> None:
+        """Replace the draft's text."""
+        await self._message.get_bot().send_message_draft(
+            self._message.chat_id,
+            self._message.message_id,
+            html_text,
+            parse_mode=ParseMode.HTML if html else None,
+        )
+
+    async def deliver(self, messages: list[str]) -> None:
+        """Send the answer: the first message as a reply, the rest after it."""
+        await self.stop_typing()
+        for index, text in enumerate(messages):
+            await self._message.reply_html(
+                text, do_quote=index == 0, disable_web_page_preview=True
+            )

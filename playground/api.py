@@ -492,6 +492,18 @@ class BotAPIEmulator(SimulatedUsers):
         }
         return True
 
+    async def _api_sendmessagedraft(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params)
+        if chat["type"] != "private":
+            raise BotAPIError(400, "Bad Request: message drafts can be sent to private chats only")
+        draft_id = params.get("draft_id")
+        if not isinstance(draft_id, int) or draft_id == 0:
+            raise BotAPIError(400, "Bad Request: invalid draft_id")
+        text, _ = self._formatted(params, "text", 4096)
+        self.drafts.setdefault((chat["id"], draft_id), []).append(text)
+        await self._notify("draft", {"chat_id": chat["id"], "draft_id": draft_id})
+        return True
+
     async def _api_answerinlinequery(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("inline_query_id"))
         if query_id not in self.inline_queries or query_id in self.inline_answers:

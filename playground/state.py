@@ -79,6 +79,8 @@ class EmulatorState:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.inline_queries: dict[str, dict[str, Any]] = {}
         self.inline_answers: dict[str, dict[str, Any]] = {}
+        self.drafts: dict[tuple[int, int], list[str]] = {}
+        """Every text a message draft showed, by (chat, draft id)."""
         self.member_status: dict[tuple[int, int], str] = {}
         self.webhook: dict[str, Any] = {}
         self.faults: list[Fault] = []

@@ -80,6 +80,10 @@ class Playground:
             params = payload.get("params") or {}
             if isinstance(result, dict) and "message_id" in result:
                 outgoing = {"type": "message", "message": result}
+            elif method == "sendMessageDraft" and result is True:
+                chat_id = int(params.get("chat_id", 0))
+                shown = self.emulator.drafts.get((chat_id, int(params.get("draft_id", 0))))
+                outgoing = {"type": "draft", "chat_id": chat_id, "text": (shown or [""])[-1]}
             elif method == "sendChatAction":
                 outgoing = {"type": "typing", "chat_id": int(params.get("chat_id", 0))}
             elif method == "answerCallbackQuery" and params.get("text"):

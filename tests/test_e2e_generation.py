@@ -75,22 +75,49 @@ def placeholder(emulator: BotAPIEmulator, chat_id: int) -> dict[str, Any] | None
     return next((m for m in emulator.bot_messages(chat_id) if m.get("_edits")), None)
 
 
-async def test_generation_streams_into_the_placeholder_with_throttled_edits(
+def answer(emulator: BotAPIEmulator, chat_id: int) -> dict[str, Any] | None:
+    """The bot's answer in a private chat (drafts are not messages; the answer is one)."""
+    return next(iter(emulator.bot_messages(chat_id)), None)
+
+
+async def test_in_private_generation_streams_into_a_draft_then_sends_one_message(
     emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     words = [f"word{i}" for i in range(30)]
     await start(make_bot, ScriptedWriter(words, 0.05), stream_edit_seconds_private=0.3)
     user, chat = dana
-    await emulator.send_text(chat, user, "/generate Once upon a time")
+    sent = await emulator.send_text(chat, user, "/generate Once upon a time")
+    final = await emulator.wait_until(lambda: answer(emulator, chat["id"]))
+    assert final["text"] == " ".join(words)
+    assert final["reply_to_message"]["message_id"] == sent["message_id"]
+    assert not emulator.calls_to("editMessageText") and len(emulator.bot_messages(chat["id"])) == 1
+    drafts = emulator.calls_to("sendMessageDraft")
+    shown = emulator.drafts[(chat["id"], sent["message_id"])]
+    assert shown[0] == "⏳ Writing…"
+    assert len(drafts) >= 3, "intermediate states were shown"
+    assert all("▌" in text for text in shown[1:])
+    gaps = [b.at - a.at for a, b in zip(drafts[1:-1], drafts[2:], strict=False)]
+    assert all(gap >= 0.28 for gap in gaps), f"drafts at most every 0.3 s, got {gaps}"
+
+
+async def test_in_a_group_generation_streams_into_the_placeholder_with_throttled_edits(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    words = [f"word{i}" for i in range(30)]
+    await start(make_bot, ScriptedWriter(words, 0.05), stream_edit_seconds_group=0.3)
+    user = emulator.add_user(35, "Gus", "en")
+    group = emulator.group_chat(-1003535, "Writers")
+    await emulator.send_text(group, user, "/generate Once upon a time")
     final = await emulator.wait_until(
         lambda: (
-            (m := placeholder(emulator, chat["id"]))
+            (m := placeholder(emulator, group["id"]))
             and "▌" not in m["text"]
             and m["text"].endswith("word29")
             and m
         )
     )
     assert final["text"] == " ".join(words)
+    assert not emulator.calls_to("sendMessageDraft")
     edits = emulator.calls_to("editMessageText")
     assert len(edits) >= 3, "intermediate states were shown"
     assert all("▌" in c.params["text"] for c in edits[:-1])
@@ -105,10 +132,12 @@ async def test_cancel_stops_a_running_generation(
     await start(make_bot, writer, stream_edit_seconds_private=0.1)
     user, chat = dana
     await emulator.send_text(chat, user, "/generate Tell me a long story")
-    await emulator.wait_until(lambda: placeholder(emulator, chat["id"]))
+    await emulator.wait_until(lambda: len(emulator.calls_to("sendMessageDraft")) >= 2)
     await emulator.send_text(chat, user, "/cancel")
     final = await emulator.wait_until(
-        lambda: (m := placeholder(emulator, chat["id"])) and "(stopped)" in m["text"] and m
+        lambda: next(
+            (m for m in emulator.bot_messages(chat["id"]) if "(stopped)" in m["text"]), None
+        )
     )
     assert "w399" not in final["text"]
     assert any(m["text"] == "Stopping." for m in emulator.bot_messages(chat["id"]))
@@ -150,7 +179,7 @@ async def test_ask_about_a_replied_message(
     original = await emulator.send_text(chat, user, "The council approved three tram lines.")
     await emulator.send_text(chat, user, "/ask What is this about?", reply_to=original)
     await emulator.wait_until(
-        lambda: (m := placeholder(emulator, chat["id"])) and m["text"] == "It is about trams."
+        lambda: any(m["text"] == "It is about trams." for m in emulator.bot_messages(chat["id"]))
     )
     prompt = writer.prompts[0]
     assert prompt.instruct and prompt.text == "What is this about?"
@@ -158,11 +187,12 @@ async def test_ask_about_a_replied_message(
 
 
 async def test_429_on_an_edit_is_retried_and_the_answer_completes(
-    emulator: BotAPIEmulator, make_bot: BotFactory, dana: tuple[dict[str, Any], dict[str, Any]]
+    emulator: BotAPIEmulator, make_bot: BotFactory
 ) -> None:
     writer = ScriptedWriter([f"t{i}" for i in range(20)], 0.05)
-    await start(make_bot, writer, stream_edit_seconds_private=0.2)
-    user, chat = dana
+    await start(make_bot, writer, stream_edit_seconds_group=0.2)
+    user = emulator.add_user(36, "Hana", "en")
+    chat = emulator.group_chat(-1003636, "Writers")
     emulator.inject_fault("editMessageText", 429, retry_after=1)
     await emulator.send_text(chat, user, "/generate Go")
     final = await emulator.wait_until(
@@ -189,10 +219,7 @@ async def test_a_real_engine_streams_through_the_bot_to_the_end(
     await start(make_bot, generator)  # type: ignore[arg-type]
     user, chat = dana
     await emulator.send_text(chat, user, "/generate The council")
-    final = await emulator.wait_until(
-        lambda: (m := placeholder(emulator, chat["id"])) and "▌" not in m["text"] and m,
-        timeout=30,
-    )
+    final = await emulator.wait_until(lambda: answer(emulator, chat["id"]), timeout=30)
     assert final["text"].strip() and "(stopped)" not in final["text"]
 
 
@@ -228,11 +255,13 @@ async def test_a_queued_request_sees_its_place_in_line(
     await start_with(make_bot, service)
     first = emulator.add_user(41, "First", "en")
     second = emulator.add_user(42, "Second", "en")
-    await emulator.send_text(emulator.private_chat(first), first, "/generate Count:")
-    await emulator.wait_until(lambda: emulator.bot_messages(41), timeout=10)
-    await emulator.send_text(emulator.private_chat(second), second, "/generate Count:")
-    waiting = await emulator.wait_until(lambda: emulator.bot_messages(42), timeout=10)
-    assert waiting[0]["text"].startswith("⏳ In line: 1 ahead of you, about ")
+    sent = await emulator.send_text(emulator.private_chat(first), first, "/generate Count:")
+    await emulator.wait_until(lambda: emulator.drafts.get((41, sent["message_id"])), timeout=10)
+    sent = await emulator.send_text(emulator.private_chat(second), second, "/generate Count:")
+    waiting = await emulator.wait_until(
+        lambda: emulator.drafts.get((42, sent["message_id"])), timeout=10
+    )
+    assert waiting[0].startswith("⏳ In line: 1 ahead of you, about ")
     done = await emulator.wait_until(
         lambda: [m for m in emulator.bot_messages(42) if "six" in m["text"]], timeout=30
     )
@@ -252,10 +281,10 @@ async def test_a_shutdown_stops_generations_and_says_why(
     runtime = await make_bot(services=services, stream_edit_seconds_private=0.1)
     user, chat = dana
     await emulator.send_text(chat, user, "/generate Tell me a long story")
-    await emulator.wait_until(lambda: placeholder(emulator, chat["id"]))
+    await emulator.wait_until(lambda: len(emulator.calls_to("sendMessageDraft")) >= 2)
     left = await runtime.drain(5.0)  # what SIGTERM does first
     assert left == 0
-    final = placeholder(emulator, chat["id"])
+    final = answer(emulator, chat["id"])
     assert final is not None and "the bot is restarting" in final["text"]
     assert "w399" not in final["text"]
     # No new update is taken any more.

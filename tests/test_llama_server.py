@@ -69,7 +69,7 @@ def test_the_server_tokenizer_is_used_for_budgets(llama_server: str) -> None:
     assert 5 <= tokens <= 15
 
 
-async def test_generate_streams_edits_and_ask_answers(
+async def test_generate_streams_a_draft_and_ask_answers(
     llama_server: str, emulator: BotAPIEmulator, make_bot: BotFactory
 ) -> None:
     await make_bot(services=bot_services(llama_server))
@@ -79,8 +79,8 @@ async def test_generate_streams_edits_and_ask_answers(
     final = await emulator.wait_until(
         lambda: [m for m in texts(emulator, 31) if not m["text"].startswith("⏳")], timeout=120
     )
-    partial = [c.params["text"] for c in emulator.calls_to("editMessageText")]
-    assert partial and partial[0].endswith("▌"), "the placeholder shows the first words"
+    partial = [c.params["text"] for c in emulator.calls_to("sendMessageDraft")][1:]
+    assert partial and partial[0].endswith("▌"), "the draft shows the first words"
     assert len(final[-1]["text"]) > len(partial[0]) - 1, "then the whole answer"
     await emulator.send_text(chat, user, "/ask What is the capital of France?")
     answers = await emulator.wait_until(
@@ -112,7 +112,7 @@ async def test_cancel_stops_the_server_generation(
     user = emulator.add_user(32, "Max", "en")
     chat = emulator.private_chat(user)
     await emulator.send_text(chat, user, "/generate Write a very long story about a dragon:")
-    await emulator.wait_until(lambda: emulator.calls_to("editMessageText"), timeout=120)
+    await emulator.wait_until(lambda: len(emulator.calls_to("sendMessageDraft")) > 1, timeout=120)
     await emulator.send_text(chat, user, "/cancel")
     stopped = await emulator.wait_until(
         lambda: [m for m in texts(emulator, 32) if "stopped" in m["text"].lower()], timeout=60

@@ -191,11 +191,19 @@ function upsertMessage(message) {
 }
 
 let typingTimer = null;
-function showTyping(chatId) {
+function showTyping(chatId, draft = null) {
   if (chatId !== state.current.id) return;
-  $("typing").hidden = false;
+  const box = $("typing");
+  // A message draft (text being written, as Telegram shows it) or "is typing…"; the
+  // typing action repeats while a draft is shown and must not hide it.
+  const showingDraft = !box.hidden && box.classList.contains("draft");
+  if (draft !== null || !showingDraft) {
+    box.textContent = draft ?? "Condensa is typing…";
+    box.classList.toggle("draft", draft !== null);
+  }
+  box.hidden = false;
   clearTimeout(typingTimer);
-  typingTimer = setTimeout(() => { $("typing").hidden = true; }, 5000);
+  typingTimer = setTimeout(() => { box.hidden = true; }, draft === null ? 5000 : 30000);
 }
 
 let toastTimer = null;
@@ -322,6 +330,7 @@ function connect() {
     const data = JSON.parse(event.data);
     if (data.type === "message") upsertMessage(data.message);
     else if (data.type === "typing") showTyping(data.chat_id);
+    else if (data.type === "draft") showTyping(data.chat_id, data.text);
     else if (data.type === "toast") toast(data.text);
   });
   socket.addEventListener("close", () => setTimeout(connect, 1000));
