@@ -247,8 +247,33 @@ def render_summary(summary: Summary, language: str, title: str = "", note: str =
     if summary.citations:
         blocks.extend(_cited_blocks(summary, language))
     else:
-        blocks.extend(paragraph_blocks("\n".join(summary.sentences)))
+        blocks.extend(first_screen_blocks(summary.sentences))
     return pack_blocks(blocks)
+
+
+FIRST_SCREEN_CHARS = 700
+"""A summary longer than this shows its opening sentences, the rest in an expandable quote."""
+_EXPANDABLE = ("<blockquote expandable>", "</blockquote>")
+
+
+def first_screen_blocks(sentences: list[str]) -> list[str]:
+    """Blocks of ``sentences``: all of them when they fit one screen; otherwise those within
+    the first ~``FIRST_SCREEN_CHARS / 2`` characters, then the rest collapsed into expandable
+    quotes (Telegram shows their first lines and opens them on a tap)."""
+    text = "\n".join(sentences)
+    if len(text) <= FIRST_SCREEN_CHARS or len(sentences) < 3:
+        return paragraph_blocks(text)
+    shown: list[str] = []
+    for sentence in sentences:
+        if shown and len("\n".join([*shown, sentence])) > FIRST_SCREEN_CHARS // 2:
+            break
+        shown.append(sentence)
+    rest = "\n".join(sentences[len(shown) :])
+    room = MAX_LENGTH - telegram_length("".join(_EXPANDABLE))
+    quoted = [
+        f"{_EXPANDABLE[0]}{escape(piece)}{_EXPANDABLE[1]}" for piece in split_plain(rest, room)
+    ]
+    return [*paragraph_blocks("\n".join(shown)), *quoted]
 
 
 QUOTE_CHARS = 300

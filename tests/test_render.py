@@ -59,3 +59,19 @@ def test_a_transcript_is_quoted_expandable_and_a_long_one_is_announced_as_attach
     blocks = render_transcript(long, "es")
     assert blocks[0].startswith("<b>🎙 1:02:05 · ")
     assert blocks[1:] == ["<i>La transcripción completa va adjunta como archivo de texto.</i>"]
+
+
+def test_a_long_summary_shows_its_first_screen_and_collapses_the_rest() -> None:
+    from handlers.render import FIRST_SCREEN_CHARS, first_screen_blocks
+
+    sentences = [f"Sentence number {i} says something about the <budget> plan." for i in range(40)]
+    blocks = first_screen_blocks(sentences)
+    assert not blocks[0].startswith("<blockquote")
+    assert len(blocks[0]) <= FIRST_SCREEN_CHARS // 2 + 80
+    assert all(b.startswith("<blockquote expandable>") for b in blocks[1:])
+    assert "&lt;budget&gt;" in blocks[1]
+    for message in pack_blocks(blocks):
+        text, entities = parse_html(message)  # valid HTML Telegram accepts, under the limit
+        assert len(text.encode("utf-16-le")) // 2 <= 4096
+    short = ["One sentence.", "Two sentences."]
+    assert first_screen_blocks(short) == ["One sentence.\nTwo sentences."]
