@@ -18,9 +18,10 @@ from handlers.chat_context import CondensaContext, is_chat_admin
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t, tn
-from handlers.inputs import download, message_text, voice_in
+from handlers.inputs import message_text, voice_in
 from handlers.ranges import DigestWindow, parse_window
 from handlers.render import escape, render_digest
+from handlers.voice import transcribe_quietly
 from services.core.errors import CondensaError, EmptyInput, InputTooLarge, NotAnExport
 from services.core.protocols import DigestMaker, ExportReader, MessageArchive
 from services.core.types import ChatMessage
@@ -177,15 +178,11 @@ class DigestHandlers:
             return
         if not (await self._archive.digest_settings(chat.id)).enabled:
             return
-        try:
-            data = await download(
-                context.bot, recording.file_id, recording.size, self._deps.limits.max_file_bytes
-            )
-            transcript = await speech.transcribe(data)
-        except CondensaError as error:
-            logger.info("a voice note in group %s was not kept: %s", chat.id, error)
-            return
-        await self._keep(message, "🎙 " + " ".join(transcript.text.split()))
+        transcript = await transcribe_quietly(
+            self._deps, context.bot, recording, f"a voice note in group {chat.id} was not kept"
+        )
+        if transcript is not None:
+            await self._keep(message, "🎙 " + " ".join(transcript.text.split()))
 
     async def digest_on(self, update: Update, context: CondensaContext) -> None:
         """Admins: start keeping this group's messages; explain privacy mode if it hides them."""

@@ -27,7 +27,6 @@ from handlers.inputs import (
     InputText,
     VoiceMedia,
     command_arguments,
-    download,
     message_text,
     read_document,
     read_link_or_text,
@@ -44,7 +43,7 @@ from handlers.render import (
     render_read_text,
     render_summary,
 )
-from handlers.voice import answer_recording, transcript_reply
+from handlers.voice import answer_recording, transcribe_quietly, transcript_reply
 from handlers.work import defer_current_update
 from services.core.errors import CondensaError, InputTooLarge
 from services.core.types import ChatMessage, ChatPreferences, SummaryOptions, Transcript
@@ -151,10 +150,9 @@ class SummaryHandlers:
         if not command_arguments(message) and message.document is None:
             recording = voice_in(message) or voice_in(message.reply_to_message)
         if recording is not None:
-            await answer_recording(
-                self._deps,
+            await self._recording(
                 message,
-                context.bot,
+                context,
                 recording,
                 language,
                 lambda source: run(source, preferences, language),
@@ -228,7 +226,13 @@ class SummaryHandlers:
             return
         recording = voice_in(message)
         if recording is not None:
-            await self._recording(message, context, recording, preferences, language)
+            await self._recording(
+                message,
+                context,
+                recording,
+                language,
+                lambda source: self._summarize(source, preferences, language),
+            )
             return
         try:
             source = await read_document(
@@ -257,24 +261,21 @@ class SummaryHandlers:
             return
         key = (message.chat_id, message.from_user.id if message.from_user else 0)
         if message.forward_origin is None and key not in self._batches:
-            await self._recording(message, context, recording, preferences, language)
+            await self._recording(
+                message,
+                context,
+                recording,
+                language,
+                lambda source: self._summarize(source, preferences, language),
+            )
             return
         # A forwarded note joins the forward batch as its transcript, like forwarded text.
         batch = self._batches.get(key)
         if batch is not None and batch.timer is not None:
             batch.timer.cancel()  # the window reopens once the note is transcribed
-        transcript = None
-        if self._deps.speech is not None:
-            try:
-                data = await download(
-                    context.bot,
-                    recording.file_id,
-                    recording.size,
-                    self._deps.limits.max_file_bytes,
-                )
-                transcript = await self._deps.speech.transcribe(data)
-            except CondensaError as error:
-                logger.info("a forwarded voice note was left out of its batch: %s", error)
+        transcript = await transcribe_quietly(
+            self._deps, context.bot, recording, "a forwarded voice note was left out of its batch"
+        )
         self._enqueue(key, message, transcript)
 
     async def _recording(
@@ -282,17 +283,10 @@ class SummaryHandlers:
         message: Message,
         context: CondensaContext,
         recording: VoiceMedia,
-        preferences: ChatPreferences,
         language: str,
+        then: Callable[[InputText], Awaitable[list[str]]],
     ) -> None:
-        await answer_recording(
-            self._deps,
-            message,
-            context.bot,
-            recording,
-            language,
-            lambda source: self._summarize(source, preferences, language),
-        )
+        await answer_recording(self._deps, message, context.bot, recording, language, then)
 
     async def private_photo(self, update: Update, context: CondensaContext) -> None:
         """A photo sent in a private chat: its text by OCR, summarized when it is long."""

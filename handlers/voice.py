@@ -62,6 +62,21 @@ class _Progress:
                     await shown.show(text)
 
 
+async def transcribe_quietly(
+    deps: HandlerDeps, bot: Bot, media: VoiceMedia, why: str
+) -> Transcript | None:
+    """The transcript of a recording nobody is waiting on (kept for a digest, joining a
+    batch); None, and a log line saying ``why`` it mattered, when it cannot be had."""
+    if deps.speech is None:
+        return None
+    try:
+        data = await download(bot, media.file_id, media.size, deps.limits.max_file_bytes)
+        return await deps.speech.transcribe(data)
+    except CondensaError as error:
+        logger.info("%s: %s", why, error)
+        return None
+
+
 async def answer_recording(
     deps: HandlerDeps,
     message: Message,
