@@ -119,10 +119,14 @@ class InlineHandlers:
                     description=short_quote(" ".join(summary.sentences), 100),
                 )
             )
-        found = await self._deps.keywords.extract(
-            source.text, top_n=self._deps.limits.keywords_top_n
-        )
-        if found.keyphrases:
+        try:
+            found = await self._deps.keywords.extract(
+                source.text, top_n=self._deps.limits.keywords_top_n
+            )
+        except CondensaError as error:
+            logger.info("no inline key phrases: %s", error)
+            found = None
+        if found is not None and found.keyphrases:
             page = render_keywords(found, language, title=title, note=note)[0]
             results.append(
                 InlineQueryResultArticle(
