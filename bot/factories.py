@@ -277,7 +277,12 @@ def build_speech(settings: Settings) -> SpeechService:
             settings.whisper_beam_size,
         )
     )
-    decoding = replace(documents_limits(settings), timeout=settings.max_audio_seconds / 4 + 30)
+    # FFmpeg decodes 20 minutes of Opus in ~2 CPU seconds here: the caps are for hostile files.
+    decoding = replace(
+        documents_limits(settings),
+        timeout=settings.max_audio_seconds / 4 + 30,
+        cpu_seconds=int(settings.max_audio_seconds / 10) + 30,
+    )
     return SpeechService(
         transcribers,
         ModelExecutor(workers=1, queue=settings.speech_queue),
