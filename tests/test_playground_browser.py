@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+MICROPHONE_SENTENCE = "The new battery charges in a few minutes."
+
+
 @pytest.fixture
 async def page(
-    emulator: BotAPIEmulator, make_bot: BotFactory, tmp_path: Path
+    emulator: BotAPIEmulator, make_bot: BotFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Any]:
     executor = ModelExecutor(1, 4)
     keywords = KeyBERTExtractor(executor)
@@ -51,7 +56,22 @@ async def page(
     url = await playground.start("127.0.0.1", 0)
     async with playwright_api.async_playwright() as driver:
         # Playwright gives each launch a fresh, empty profile of its own.
-        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
+        flags = list(CHROMIUM_FLAGS)
+        if request.node.get_closest_marker("microphone"):
+            # A microphone that speaks: Chromium's fake capture device plays a WAV file.
+            media_samples.need("espeak-ng")
+            wav = tmp_path / "microphone.wav"
+            await asyncio.to_thread(
+                subprocess.run,
+                ["espeak-ng", "-v", "en-us", "-w", str(wav), MICROPHONE_SENTENCE],
+                check=True,
+            )
+            flags += [
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+            ]
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=flags)
         tab = await browser.new_page(viewport={"width": 1200, "height": 800})
         await tab.goto(url)
         await tab.wait_for_selector("body[data-ready=true]")
@@ -106,6 +126,20 @@ async def test_upload_a_photo_and_a_voice_note(page: Any, tmp_path: Path) -> Non
     heard = page.locator(".bubble .body", has_text="🎙 0:1")
     await heard.wait_for(timeout=60_000)
     assert "battery" in await heard.inner_text()
+    assert await page.locator(".bubble audio.voice").count() == 1
+
+
+@pytest.mark.microphone
+async def test_record_a_voice_note_with_the_microphone(page: Any) -> None:
+    media_samples.need("ffmpeg")
+    await page.click("#record")
+    await page.wait_for_function(
+        "Number(document.querySelector('#record').dataset.seconds || 0) >= 4", timeout=20_000
+    )
+    await page.click("#record")
+    heard = page.locator(".bubble .body", has_text="🎙 0:0")
+    await heard.wait_for(timeout=60_000)
+    assert "battery" in (await heard.inner_text()).lower()
     assert await page.locator(".bubble audio.voice").count() == 1
 
 

@@ -289,9 +289,14 @@ async function toggleRecording() {
   }
   const chunks = [];
   const started = performance.now();
+  const clock = setInterval(() => {
+    $("record").dataset.seconds = ((performance.now() - started) / 1000).toFixed(1);
+  }, 250);
   recorder = new MediaRecorder(stream);
   recorder.ondataavailable = (event) => chunks.push(event.data);
   recorder.onstop = async () => {
+    clearInterval(clock);
+    delete $("record").dataset.seconds;
     stream.getTracks().forEach((track) => track.stop());
     const type = recorder.mimeType || "audio/webm";
     recorder = null;
