@@ -147,8 +147,12 @@ class SummaryHandlers:
         message, preferences, language = resolved
         run = self._summarize if kind == "summary" else self._keywords
         recording = None
-        if not command_arguments(message) and message.document is None:
-            recording = voice_in(message) or voice_in(message.reply_to_message)
+        if not command_arguments(message):
+            # The recording this command is the caption of (a voice note, an audio document),
+            # else the one it replies to when it carries no file of its own.
+            recording = voice_in(message)
+            if recording is None and message.document is None and not message.photo:
+                recording = voice_in(message.reply_to_message)
         if recording is not None:
             await self._recording(
                 message,

@@ -219,3 +219,15 @@ async def test_an_album_of_pages_gets_one_summary(
     assert "of 6 sentences" in summary["text"]
     answers = [m for m in emulator.bot_messages(chat["id"]) if not m["text"].startswith("⏳")]
     assert answers == [summary]  # one answer for the album, not one per photo
+
+
+async def test_an_audio_file_with_the_summary_caption_is_transcribed(
+    emulator: BotAPIEmulator, make_bot: BotFactory, services: Services, tmp_path: Path
+) -> None:
+    await make_bot(services=services)
+    user = emulator.add_user(72, "Dev", "en")
+    group = emulator.group_chat(-1072, "Podcasts")
+    note = samples.spoken(samples.ENGLISH, "en", tmp_path)
+    await emulator.send_document(group, user, note, "episode.ogg", "audio/ogg", caption="/summary")
+    reply = await emulator.wait_until(reply_with(emulator, group["id"], "🎙 0:"), timeout=60)
+    assert samples.normalized_wer(samples.ENGLISH, quoted(reply)) <= 0.10
