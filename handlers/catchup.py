@@ -74,12 +74,6 @@ class CatchUpHandlers:
         if not settings.enabled:
             await message.reply_text(t("digest_not_enabled", language), do_quote=True)
             return
-        window = await asyncio.to_thread(
-            parse_window,
-            " ".join(context.args or []),
-            self._deps.limits.digest_max_messages,
-            dt.datetime.now(_zone(settings.timezone)),
-        )
         choice = (context.args or [""])[0].lower()
         if choice in AUTO_ON or choice in AUTO_OFF:
             now = int(self._deps.clock())
@@ -88,17 +82,18 @@ class CatchUpHandlers:
             hours = round(self._deps.limits.catchup_after_hours)
             await message.reply_text(t(key, language, hours=hours), do_quote=True)
             return
+        window = await asyncio.to_thread(
+            parse_window,
+            " ".join(context.args or []),
+            self._deps.limits.digest_max_messages,
+            dt.datetime.now(_zone(settings.timezone)),
+        )
         if window is None:
             await message.reply_text(t("catchup_usage", language), do_quote=True)
             return
         private_language = pick_language(None, user.language_code) or language
         pages = await self._pages(context.bot, chat, user, window, private_language)
-        try:
-            for page in pages:
-                await context.bot.send_message(
-                    user.id, page, parse_mode="HTML", disable_web_page_preview=True
-                )
-        except (Forbidden, BadRequest):
+        if not await self._send_privately(context.bot, user, pages):
             link = f"https://t.me/{context.bot.username}?start={START_PREFIX}{chat.id}"
             await message.reply_html(t("catchup_start_first", language, link=link), do_quote=True)
             return
@@ -127,13 +122,25 @@ class CatchUpHandlers:
             return
         language = pick_language(None, user.language_code)
         pages = await self._pages(context.bot, chat, user, DigestWindow(since=previous), language)
+        if not await self._send_privately(context.bot, user, pages):
+            logger.info("no automatic catch-up for a member who has not started the bot")
+
+    @staticmethod
+    async def _send_privately(bot: Bot, user: User, pages: list[str]) -> bool:
+        """Send ``pages`` to the user's private chat; False when Telegram refuses because they
+        never started the bot (other failures are raised)."""
         try:
             for page in pages:
-                await context.bot.send_message(
+                await bot.send_message(
                     user.id, page, parse_mode="HTML", disable_web_page_preview=True
                 )
-        except (Forbidden, BadRequest):
-            logger.info("no automatic catch-up for a member who has not started the bot")
+        except Forbidden:
+            return False
+        except BadRequest as error:
+            if "chat not found" not in str(error).lower():
+                raise
+            return False
+        return True
 
     async def start_link(self, update: Update, context: CondensaContext) -> None:
         """``/start catchup_<group>`` in private: the catch-up of that group, for a member of
