@@ -742,7 +742,7 @@ async def test_cancel_reaches_the_worker_that_runs_the_generation(
     from bot.factories import Services
     from bot.run import QueueIngress
     from tests.conftest import make_settings
-    from tests.test_e2e_generation import NoKeywords, NoSummaries, ScriptedWriter, placeholder
+    from tests.test_e2e_generation import NoKeywords, NoSummaries, ScriptedWriter
 
     settings = make_settings(
         emulator,
@@ -774,14 +774,17 @@ async def test_cancel_reaches_the_worker_that_runs_the_generation(
         chats = [emulator.private_chat(user) for user in users]
         for user, chat in zip(users, chats, strict=True):
             await emulator.send_text(chat, user, "/generate Tell me a long story")
-        await emulator.wait_until(lambda: all(placeholder(emulator, c["id"]) for c in chats), 30)
+        # In private chats the generations stream into message drafts.
+        await emulator.wait_until(
+            lambda: {c["id"] for c in chats} <= {chat_id for chat_id, _ in emulator.drafts}, 30
+        )
         assert all(writer.prompts for writer in writers), "both workers are generating"
         for user, chat in zip(users, chats, strict=True):
             await emulator.send_text(chat, user, "/cancel")
         for chat in chats:
             final = await emulator.wait_until(
-                lambda c=chat: (
-                    (m := placeholder(emulator, c["id"])) and "(stopped)" in m["text"] and m
+                lambda c=chat: next(
+                    (m for m in emulator.bot_messages(c["id"]) if "(stopped)" in m["text"]), None
                 ),
                 timeout=30,
             )
