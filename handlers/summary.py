@@ -154,9 +154,10 @@ class SummaryHandlers:
             if recording is None and message.document is None and not message.photo:
                 recording = voice_in(message.reply_to_message)
         if recording is not None:
-            await self._recording(
+            await answer_recording(
+                self._deps,
                 message,
-                context,
+                context.bot,
                 recording,
                 language,
                 lambda source: run(source, preferences, language),
@@ -230,13 +231,7 @@ class SummaryHandlers:
             return
         recording = voice_in(message)
         if recording is not None:
-            await self._recording(
-                message,
-                context,
-                recording,
-                language,
-                lambda source: self._summarize(source, preferences, language),
-            )
+            await self._summarize_recording(message, context, recording, preferences, language)
             return
         try:
             source = await read_document(
@@ -265,32 +260,29 @@ class SummaryHandlers:
             return
         key = (message.chat_id, message.from_user.id if message.from_user else 0)
         if message.forward_origin is None and key not in self._batches:
-            await self._recording(
-                message,
-                context,
-                recording,
-                language,
-                lambda source: self._summarize(source, preferences, language),
-            )
+            await self._summarize_recording(message, context, recording, preferences, language)
             return
         # A forwarded note joins the forward batch as its transcript, like forwarded text.
-        batch = self._batches.get(key)
-        if batch is not None and batch.timer is not None:
-            batch.timer.cancel()  # the window reopens once the note is transcribed
+        self._hold_batch(key)
         transcript = await transcribe_quietly(
             self._deps, context.bot, recording, "a forwarded voice note was left out of its batch"
         )
         self._enqueue(key, message, transcript)
 
-    async def _recording(
+    async def _summarize_recording(
         self,
         message: Message,
         context: CondensaContext,
         recording: VoiceMedia,
+        preferences: ChatPreferences,
         language: str,
-        then: Callable[[InputText], Awaitable[list[str]]],
     ) -> None:
-        await answer_recording(self._deps, message, context.bot, recording, language, then)
+        """A recording's transcript, then its summary."""
+
+        async def summary(source: InputText) -> list[str]:
+            return await self._summarize(source, preferences, language)
+
+        await answer_recording(self._deps, message, context.bot, recording, language, summary)
 
     async def private_photo(self, update: Update, context: CondensaContext) -> None:
         """A photo sent in a private chat: its text by OCR, summarized when it is long."""
@@ -325,9 +317,7 @@ class SummaryHandlers:
         """A photo of an album (pages photographed together) joins the batch with its text,
         so the album gets one summary of all its pages."""
         key = (message.chat_id, message.from_user.id if message.from_user else 0)
-        batch = self._batches.get(key)
-        if batch is not None and batch.timer is not None:
-            batch.timer.cancel()  # the window reopens once the page is read
+        self._hold_batch(key)
         text = ""
         try:
             source = await read_photo(
@@ -371,6 +361,13 @@ class SummaryHandlers:
             return await self._summarize(source, preferences, language)
 
         await self._answer(message, language, work)
+
+    def _hold_batch(self, key: tuple[int, int]) -> None:
+        """Stop a pending batch's timer while a message of it is read (a transcript, a
+        photo's text): :meth:`_enqueue` reopens the window once it is."""
+        batch = self._batches.get(key)
+        if batch is not None and batch.timer is not None:
+            batch.timer.cancel()
 
     def _enqueue(
         self,
