@@ -35,6 +35,7 @@ from handlers import (
     context_types,
     register_handlers,
 )
+from handlers.deps import watched
 from handlers.generate import GenerateHandlers
 from handlers.summary import SummaryHandlers
 from services.ingest.chat_export import ChatExportReader
@@ -101,6 +102,12 @@ async def long_poll(
 
 DELIVERY_KEEP_SECONDS = 86_400
 """Handled updates are remembered this long (Telegram re-delivers within hours, not days)."""
+JOB_QUEUE_BEAT_SECONDS = 30.0
+"""The job queue runs an empty job this often; silent for four times that, it counts as down."""
+
+
+async def _nothing(context: object) -> None:
+    """The job queue's heartbeat: that it ran is the news."""
 
 
 class BotRuntime:
@@ -213,6 +220,7 @@ class BotRuntime:
             history=self.services.history,
             finish_updates=self.processor.finish,
             queue_wait=self.services.executor.expected_wait if self.services.executor else None,
+            jobs=self.supervisor,
         )
         if coordination is not None:
             deps = dataclasses.replace(deps, coordination=coordination)
@@ -233,8 +241,18 @@ class BotRuntime:
                     "could not register the command menu (%s): %s", language or "default", exc
                 )
         if application.job_queue is not None:
+            # The job queue's own heartbeat: /healthz turns 503 if it stops firing.
+            self.supervisor.expect("job-queue", 4 * JOB_QUEUE_BEAT_SECONDS)
             application.job_queue.run_repeating(
-                self._purge_delivery, interval=dt.timedelta(hours=6), first=1
+                watched(self.supervisor, "job-queue", _nothing),
+                interval=JOB_QUEUE_BEAT_SECONDS,
+                first=1,
+            )
+            self.supervisor.expect("delivery-purge", 13 * 3600)
+            application.job_queue.run_repeating(
+                watched(self.supervisor, "delivery-purge", self._purge_delivery),
+                interval=dt.timedelta(hours=6),
+                first=1,
             )
         if self._warm:
             loop = asyncio.get_running_loop()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from telegram import Chat, User
 
@@ -181,6 +181,38 @@ class ForwardedConversations:
         return kept[1]
 
 
+class JobWatch(Protocol):
+    """Watches the job queue's jobs (the bot's supervisor): a job that stops ending well
+    turns ``/healthz`` to 503."""
+
+    def expect(self, name: str, stale_after: float | None) -> None:
+        """``name`` should end well at least every ``stale_after`` seconds (None: no rule)."""
+        ...
+
+    def ran(self, name: str, error: BaseException | None = None) -> None:
+        """A run of ``name`` ended, well or with ``error``."""
+        ...
+
+
+def watched(
+    jobs: JobWatch | None, name: str, callback: Callable[[Any], Awaitable[None]]
+) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    """``callback`` as a job callback whose every run is reported to ``jobs`` (an error is
+    raised on, to PTB's error handler, which logs it)."""
+
+    async def run(context: Any) -> None:
+        try:
+            await callback(context)
+        except Exception as exc:
+            if jobs is not None:
+                jobs.ran(name, exc)
+            raise
+        if jobs is not None:
+            jobs.ran(name)
+
+    return run
+
+
 @dataclass(frozen=True)
 class HandlerDeps:
     """Services handed to every handler module explicitly (no globals)."""
@@ -208,3 +240,5 @@ class HandlerDeps:
     forwarded: ForwardedConversations = field(default_factory=ForwardedConversations)
     coordination: Coordination = field(default_factory=LocalCoordination)
     """Once-only jobs and per-group locks, shared by every worker of the bot."""
+    jobs: JobWatch | None = None
+    """Told what each scheduled job is expected to do and how each run ended (/healthz)."""

@@ -15,7 +15,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, JobQueue
 
 from handlers.chat_context import CondensaContext, is_chat_admin
-from handlers.deps import HandlerDeps
+from handlers.deps import HandlerDeps, watched
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t, tn
 from handlers.inputs import message_text, voice_in
@@ -35,12 +35,13 @@ _JOB_PREFIX = "digest:"
 _RETRY_PREFIX = "digest-retry:"
 _PURGE_JOB = "retention-purge"
 _SYNC_JOB = "schedule-sync"
+_DIGEST_JOBS = "scheduled-digests"
 DIGEST_LOCK_SECONDS = 600.0
+"""A digest holds its group's lock at most this long (a worker that died frees it then)."""
 SCHEDULE_RETRY_SECONDS = 60.0
 """A scheduled digest that failed (model server down, Telegram unreachable, a manual /digest
 holding the group's lock) is tried again after this long, then twice as long each time, until
 its day ends."""
-"""A digest holds its group's lock at most this long (a worker that died frees it then)."""
 
 
 def parse_schedule(arguments: list[str]) -> tuple[str, str] | None:
@@ -98,6 +99,7 @@ class DigestHandlers:
         self._archive = archive
         self._digests = digests
         self._exports = exports
+        self._scheduled_job = watched(deps.jobs, _DIGEST_JOBS, self._scheduled)
 
     async def _enabled_or_say_so(self, message: Message, chat_id: int, language: str) -> bool:
         """Whether digests are on in the group; if not, the reply says how to turn them on."""
@@ -368,7 +370,7 @@ class DigestHandlers:
             logger.warning("no job queue: schedules are not run")
             return
         job_queue.run_daily(
-            self._scheduled,
+            self._scheduled_job,
             schedule_time(clock, zone),
             chat_id=chat_id,
             name=f"{_JOB_PREFIX}{chat_id}",
@@ -379,14 +381,26 @@ class DigestHandlers:
         """Register stored schedules and the daily retention purge (at start-up). With
         ``sync_seconds`` (several workers), schedules set or removed through another worker
         are picked up that often; each firing runs once across workers either way."""
+        jobs = self._deps.jobs
         await self.sync_schedules(application.job_queue)
         if application.job_queue is not None:
+            if jobs is not None:
+                jobs.expect(_DIGEST_JOBS, None)
+                jobs.expect(_PURGE_JOB, 2 * 86400 + 3600)
             application.job_queue.run_repeating(
-                self._purge, interval=dt.timedelta(days=1), first=5, name=_PURGE_JOB
+                watched(jobs, _PURGE_JOB, self._purge),
+                interval=dt.timedelta(days=1),
+                first=5,
+                name=_PURGE_JOB,
             )
             if sync_seconds:
+                if jobs is not None:
+                    jobs.expect(_SYNC_JOB, 5 * sync_seconds)
                 application.job_queue.run_repeating(
-                    self._sync, interval=sync_seconds, first=sync_seconds, name=_SYNC_JOB
+                    watched(jobs, _SYNC_JOB, self._sync),
+                    interval=sync_seconds,
+                    first=sync_seconds,
+                    name=_SYNC_JOB,
                 )
 
     async def _sync(self, context: CondensaContext) -> None:
@@ -452,9 +466,11 @@ class DigestHandlers:
                 exc,
                 delay,
             )
+            if self._deps.jobs is not None:
+                self._deps.jobs.ran(_DIGEST_JOBS, exc)
             if context.job_queue is not None:
                 context.job_queue.run_once(
-                    self._scheduled,  # type: ignore[arg-type]  # the context's own job queue
+                    self._scheduled_job,
                     delay,
                     chat_id=job.chat_id,
                     name=f"{_RETRY_PREFIX}{job.chat_id}",

@@ -252,7 +252,10 @@ async def test_a_stop_that_runs_out_of_time_still_closes_the_store(
         # The SQLite connection's thread is gone: an open one kept the process alive.
         assert runtime.store is None
         connection = store._sqlite.connection  # type: ignore[attr-defined]
-        assert not connection._running and not connection._thread.is_alive()
+        assert not connection._running
+        # aiosqlite stops its thread after close() returns: wait for that thread to end.
+        await asyncio.to_thread(connection._thread.join, 10.0)
+        assert not connection._thread.is_alive()
     finally:
         runtime.application.stop = real_stop  # type: ignore[method-assign]
         stuck.set()
@@ -260,3 +263,54 @@ async def test_a_stop_that_runs_out_of_time_still_closes_the_store(
             await runtime.application.stop()
         await runtime.application.shutdown()
         await runtime.supervisor.stop()
+
+
+async def test_a_job_that_stops_ending_well_turns_health_down() -> None:
+    supervisor = Supervisor()
+    supervisor.expect("purge", stale_after=0.3)
+    supervisor.expect("digests", stale_after=None)
+    assert supervisor.healthy(), "a job has its stale_after for its first run"
+    supervisor.ran("purge")
+    supervisor.ran("digests", RuntimeError("model server down"))
+    report = supervisor.report()
+    assert report["purge"]["runs"] == 1 and report["purge"]["failures"] == 0
+    assert report["digests"]["failures"] == 1 and report["digests"]["up"]
+    assert "model server down" in report["digests"]["last_error"]
+    supervisor.ran("purge", RuntimeError("disk full"))  # fails from now on
+    await until(lambda: not supervisor.report()["purge"]["up"], 3)
+    assert not supervisor.healthy()
+    assert supervisor.report()["purge"]["state"] == "scheduled"
+    supervisor.ran("purge")
+    assert supervisor.healthy(), "a run that ends well brings it back"
+    await supervisor.stop()
+    assert supervisor.report()["purge"]["state"] == "stopped"
+
+
+async def test_the_bots_jobs_are_on_healthz_and_a_failing_purge_is_counted(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    runtime = await make_bot()
+    store = runtime.store
+    assert store is not None
+
+    async def broken(cutoff: int) -> int:
+        raise RuntimeError("the archive is unreadable")
+
+    store.purge_stored_before = broken  # type: ignore[method-assign]
+    port = free_port()
+    server = await serve_health(port, runtime.supervisor, runtime.healthy, runtime.metrics)
+    try:
+        # The job queue's heartbeat runs a second in, the retention purge five seconds in.
+        await until(lambda: runtime.supervisor.report()["job-queue"]["runs"] >= 1)
+        await until(lambda: runtime.supervisor.report()["retention-purge"]["failures"] == 1)
+        status, body = await get(f"http://127.0.0.1:{port}/healthz")
+        tasks = body["tasks"]
+        assert {"poller", "job-queue", "delivery-purge", "retention-purge"} <= set(tasks)
+        assert "scheduled-digests" in tasks
+        assert "the archive is unreadable" in tasks["retention-purge"]["last_error"]
+        assert status == 200, "one failed daily purge is reported; the next day decides"
+        status, text = await get(f"http://127.0.0.1:{port}/metrics")
+        assert 'condensa_job_failures_total{job="retention-purge"} 1.0' in text
+        assert 'condensa_task_up{task="job-queue"} 1.0' in text
+    finally:
+        await server.cleanup()

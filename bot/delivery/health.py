@@ -18,7 +18,12 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 from telegram import Update
 
@@ -124,9 +129,17 @@ class Metrics(Collector):
         up = GaugeMetricFamily(
             "condensa_task_up", "1 when a supervised task runs and beats.", labels=["task"]
         )
+        failures = CounterMetricFamily(
+            "condensa_job_failures",
+            "Runs of a scheduled job (digests, purges) that raised.",
+            labels=["job"],
+        )
         for name, report in self._supervisor.report().items():
             up.add_metric([name], 1.0 if report["up"] else 0.0)
+            if report["state"] == "scheduled" or report["failures"]:
+                failures.add_metric([name], report["failures"])
         yield up
+        yield failures
         if self._model_server is not None:
             state = self._model_server()
             server = GaugeMetricFamily(

@@ -5,7 +5,11 @@ doubling to 30 s); one that keeps dying (more than ``max_failures`` times within
 seconds) is given up and :attr:`Supervisor.failed` is set, so the run mode exits non-zero and
 systemd or the orchestrator restarts the process instead of it limping on. A task may report
 heartbeats (:meth:`Supervisor.beat`); one silent for longer than its ``stale_after`` counts as
-down. ``/healthz`` and ``/metrics`` (``bot.delivery.health``) read :meth:`Supervisor.report`.
+down. Jobs of PTB's job queue (schedules, purges) are not tasks of ours: the supervisor is told
+what to expect of them (:meth:`Supervisor.expect`) and how each run ended (:meth:`Supervisor.ran`);
+one that has not run to its end within its ``stale_after`` counts as down, so a purge that fails
+every time, or a job queue that stopped firing, turns ``/healthz`` to 503.
+``/healthz`` and ``/metrics`` (``bot.delivery.health``) read :meth:`Supervisor.report`.
 
 Hand-written rather than taken from a library: it is a loop of a dozen lines around
 ``asyncio`` tasks, and what matters is how it reports (heartbeats, the give-up signal), which
@@ -33,14 +37,19 @@ class TaskState:
     name: str
     stale_after: float | None
     state: str = "starting"
-    """``running``, ``restarting`` (waiting out its back-off), ``failed`` or ``stopped``."""
+    """``running``, ``restarting`` (waiting out its back-off), ``failed`` or ``stopped``; a
+    job is ``scheduled`` until it stops."""
     restarts: int = 0
+    failures: int = 0
+    """Jobs only: runs that raised."""
+    runs: int = 0
+    """Jobs only: runs that ended well."""
     last_beat: float = field(default_factory=time.monotonic)
     last_error: str = ""
 
     def up(self, now: float) -> bool:
         """Running, and (when it beats) heard from recently."""
-        if self.state != "running":
+        if self.state not in ("running", "scheduled"):
             return False
         return self.stale_after is None or now - self.last_beat <= self.stale_after
 
@@ -99,14 +108,35 @@ class Supervisor:
         if state is not None:
             state.last_beat = time.monotonic()
 
+    def expect(self, name: str, stale_after: float | None) -> None:
+        """A job the job queue runs: down when no run of it ended well for ``stale_after``
+        seconds (counted from now, so a job has that long for its first run); None: its runs
+        are only reported (a daily digest per group fires at its own times)."""
+        self._states[name] = TaskState(name, stale_after, state="scheduled")
+
+    def ran(self, name: str, error: BaseException | None = None) -> None:
+        """A run of the job ``name`` ended: well (a heartbeat) or with ``error``."""
+        state = self._states.get(name)
+        if state is None:
+            state = self._states[name] = TaskState(name, None, state="scheduled")
+        if error is None:
+            state.last_beat = time.monotonic()
+            state.runs += 1
+            return
+        state.failures += 1
+        state.last_error = f"{type(error).__name__}: {error}"[:300]
+
     def report(self) -> dict[str, dict[str, Any]]:
-        """Every task's state, restarts, seconds since its last heartbeat, and whether it is up."""
+        """Every task's state, restarts (jobs: runs that ended well and that failed), seconds
+        since its last heartbeat, and whether it is up."""
         now = time.monotonic()
         return {
             name: {
                 "state": state.state,
                 "up": state.up(now),
                 "restarts": state.restarts,
+                "failures": state.failures,
+                "runs": state.runs,
                 "seconds_since_beat": round(now - state.last_beat, 1),
                 "last_error": state.last_error,
             }
