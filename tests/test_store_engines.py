@@ -13,8 +13,9 @@ import pytest
 
 from services.core.types import ChatMessage, ChatPreferences, Length, Usage
 from services.storage.crypto import StorageKeyError, encode_key, new_key
+from services.storage.migrate import MIGRATIONS_DIR, applied, postgres_uri, sqlite_uri
 from services.storage.postgres import PostgresStore, dollar_params
-from services.storage.schema import MIGRATIONS, postgres_script
+from services.storage.schema import MIGRATIONS, postgres_script, statements
 from services.storage.sql import SQLStore
 from services.storage.sqlite import SQLiteStore
 
@@ -182,10 +183,14 @@ async def test_postgres_workers_starting_together_migrate_once_and_share_keys(
     try:
         connection = await asyncpg.connect(postgres_dsn)
         try:
-            assert await connection.fetchval("SELECT version FROM schema_version") == len(
+            # yoyo applied each migration once (four of them racing would fail or log twice).
+            assert await connection.fetchval("SELECT count(*) FROM _yoyo_migration") == len(
                 MIGRATIONS
             )
-            assert await connection.fetchval("SELECT count(*) FROM schema_version") == 1
+            applies = await connection.fetchval(
+                "SELECT count(*) FROM _yoyo_log WHERE operation = 'apply'"
+            )
+            assert applies == len(MIGRATIONS)
             # Text is sealed in the database, like in the SQLite file.
             await stores[0].set_digest_enabled(GROUP, True)
             # Two workers storing the first messages of a group at once agree on its key.
@@ -206,3 +211,88 @@ async def test_postgres_workers_starting_together_migrate_once_and_share_keys(
     finally:
         for each in stores:
             await each.close()
+
+
+def test_every_migration_has_its_yoyo_file_in_order() -> None:
+    files = sorted(MIGRATIONS_DIR.glob("[0-9]*.py"))
+    assert len(files) == len(MIGRATIONS)
+    for number, path in enumerate(files, start=1):
+        assert path.name.startswith(f"{number:04d}_")
+        assert f"schema_step({number})" in path.read_text()
+
+
+async def test_a_database_from_before_yoyo_is_adopted_and_carried_on(
+    engine: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """The first five migrations made by the old counter (PRAGMA user_version / schema_version),
+    a row in them: opening marks those five applied, runs the rest, keeps the row."""
+    kind, dsn = engine
+    if kind == "sqlite":
+        import sqlite3
+
+        path = tmp_path / "condensa.sqlite3"
+        uri = sqlite_uri(path)
+        with sqlite3.connect(path) as connection:
+            for script in MIGRATIONS[:5]:
+                connection.executescript(script)
+            connection.execute("INSERT INTO chat_preferences (chat_id, method) VALUES (7, 'lsa')")
+            connection.execute("PRAGMA user_version = 5")
+    else:
+        assert dsn is not None
+        uri = postgres_uri(dsn)
+        connection = await asyncpg.connect(dsn)
+        try:
+            for script in MIGRATIONS[:5]:
+                await connection.execute(postgres_script(script))
+            await connection.execute("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+            await connection.execute("INSERT INTO schema_version VALUES (5)")
+            await connection.execute(
+                "INSERT INTO chat_preferences (chat_id, method) VALUES (7, 'lsa')"
+            )
+        finally:
+            await connection.close()
+    store = await open_engine(kind, tmp_path, dsn)
+    try:
+        assert (await store.get_preferences(7)).method == "lsa"
+        assert applied(uri) == sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
+    finally:
+        await store.close()
+
+
+async def test_a_migrator_killed_holding_yoyos_lock_does_not_stop_the_next_start(
+    engine: tuple[str, str | None], tmp_path: Path
+) -> None:
+    kind, dsn = engine
+    first = await open_engine(kind, tmp_path, dsn)
+    await first.close()
+    # A migrator killed -9 inside yoyo's lock leaves its row behind.
+    if kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "condensa.sqlite3") as connection:
+            connection.execute(
+                "INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, '2026-01-01', 4242)"
+            )
+    else:
+        assert dsn is not None
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(
+                "INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 4242)"
+            )
+        finally:
+            await connection.close()
+    started = time.monotonic()
+    again = await open_engine(kind, tmp_path, dsn)
+    try:
+        assert time.monotonic() - started < 8, "not waiting out yoyo's 10 s lock timeout"
+        assert await again.get_preferences(GROUP) == ChatPreferences()
+    finally:
+        await again.close()
+
+
+def test_statements_split_a_script() -> None:
+    assert statements("CREATE TABLE a (x INTEGER);\n CREATE INDEX i ON a (x);\n") == [
+        "CREATE TABLE a (x INTEGER)",
+        "CREATE INDEX i ON a (x)",
+    ]

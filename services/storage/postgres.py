@@ -2,8 +2,8 @@
 workers, or several machines, sharing one database.
 
 A connection pool, no global lock: transactions of different chats run at once. Migrations
-run under an advisory lock (workers starting together migrate once) and are recorded in
-``schema_version``. When the server restarts, the transaction in hand fails on its dead
+run through yoyo-migrations under an advisory lock (workers starting together migrate once;
+``services.storage.migrate``). When the server restarts, the transaction in hand fails on its dead
 connection, the pool opens new ones, and the transaction is run again from the start (for up
 to ``reconnect_seconds``), so workers carry on.
 
@@ -14,6 +14,7 @@ PostgreSQL reclaims the dead tuples at its next (auto)vacuum.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -29,13 +30,12 @@ from tenacity import (
     wait_exponential,
 )
 
-from services.storage.schema import MIGRATIONS, postgres_script
+from services.storage.migrate import postgres_uri, upgrade
 from services.storage.sql import Row, SQLStore
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
-MIGRATION_LOCK = 0x436F6E64656E7361  # "Condensa": the advisory lock migrations run under
 _PLACEHOLDER = re.compile(r"\?")
 
 # What a lost connection raises: the server went away (restart, failover) or refused us while
@@ -153,26 +153,14 @@ class PostgresStore(SQLStore):
         Raises:
             StorageKeyError: the key is malformed, missing, or not this database's key.
         """
+        await asyncio.to_thread(upgrade, postgres_uri(dsn))
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=pool_size, command_timeout=command_seconds
         )
         try:
             store = cls(PostgresDatabase(pool, reconnect_seconds, acquire_seconds))
-            await store.db.run(store._migrate)
             await store._unlock(storage_key, key_dir or Path("."))
         except BaseException:
             await pool.close()
             raise
         return store
-
-    async def _migrate(self, tx: Any) -> None:
-        await tx.execute("SELECT pg_advisory_xact_lock(?)", MIGRATION_LOCK)
-        await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        row = await tx.fetchrow("SELECT version FROM schema_version")
-        if row is None:
-            await tx.execute("INSERT INTO schema_version (version) VALUES (0)")
-        version = int(row[0]) if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            logger.info("migrating PostgreSQL to schema version %d", number)
-            await tx.execute(postgres_script(script))
-            await tx.execute("UPDATE schema_version SET version = ?", number)

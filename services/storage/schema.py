@@ -1,13 +1,18 @@
 """The one schema, as migrations, for SQLite and PostgreSQL.
 
 The scripts are written once, in SQLite's spelling; :func:`postgres_script` gives PostgreSQL's
-(64-bit integers, ``BYTEA``, ``DOUBLE PRECISION``). Each store records the version it reached
-(SQLite: ``PRAGMA user_version``; PostgreSQL: the ``schema_version`` table).
+(64-bit integers, ``BYTEA``, ``DOUBLE PRECISION``). yoyo-migrations applies them: each has a
+file in ``services/storage/migrations`` (its yoyo id) whose step is :func:`schema_step`, and
+yoyo records what it applied, when, under its lock (``services.storage.migrate``).
+
+A new migration: append its script here and add the next numbered file there.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
+from typing import Any
 
 # Each entry moves the schema one version up.
 MIGRATIONS: tuple[str, ...] = (
@@ -169,3 +174,29 @@ def postgres_script(script: str) -> str:
     for pattern, replacement in _POSTGRES_SPELLING:
         script = pattern.sub(replacement, script)
     return script
+
+
+def statements(script: str) -> list[str]:
+    """A script's statements (none of ours has a ``;`` inside a literal)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def schema_step(number: int) -> Any:
+    """The yoyo step that applies migration ``number`` (from 1) in the connection's spelling."""
+    from yoyo import step
+
+    script = MIGRATIONS[number - 1]
+
+    def apply(connection: Any) -> None:
+        if not isinstance(connection, sqlite3.Connection):
+            cursor = connection.cursor()
+            cursor.execute(postgres_script(script))
+            return
+        cursor = connection.cursor()
+        try:
+            for statement in statements(script):
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    return step(apply)

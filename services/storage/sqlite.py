@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from services.storage.migrate import sqlite_uri, upgrade
 from services.storage.schema import MIGRATIONS
 from services.storage.sql import Row, SQLStore, Tx
 
@@ -106,30 +107,19 @@ class SQLiteStore(SQLStore):
             StorageKeyError: the key is malformed, missing, or not this database's key.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, sqlite_uri(path))
         connection = await aiosqlite.connect(path)
         try:
             await connection.execute("PRAGMA journal_mode=WAL")
             # Deleted content is overwritten with zeros instead of left in free space.
             await connection.execute("PRAGMA secure_delete=ON")
             store = cls(SQLiteDatabase(connection, path))
-            await store._migrate()
             await store._unlock(storage_key, key_dir or path.parent)
             await store._seal_plain_rows()
         except BaseException:
             await connection.close()
             raise
         return store
-
-    async def _migrate(self) -> None:
-        db = self._sqlite.connection
-        async with db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            logger.info("migrating %s to schema version %d", self.path.name, number)
-            await db.executescript(script)
-            await db.execute(f"PRAGMA user_version = {number}")
-        await db.commit()
 
     async def _seal_plain_rows(self) -> None:
         """Seal rows an older version stored in plain text, then rewrite the file (VACUUM) so
