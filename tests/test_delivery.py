@@ -78,6 +78,28 @@ def test_admission_follows_the_expected_wait_not_a_slot_count() -> None:
     asyncio.run(scenario())
 
 
+def test_a_cold_executor_refuses_by_expected_wait_only_once_it_has_measured() -> None:
+    async def scenario() -> None:
+        cold = ModelExecutor(workers=1, queue=100, max_wait=5)
+        gate = threading.Event()
+        burst = [cold.submit(gate.wait, 10) for _ in range(30)]  # a 1 s guess: 29 s, admitted
+        gate.set()
+        await asyncio.gather(*burst)
+        cold.shutdown()
+
+        measured = ModelExecutor(workers=1, queue=100, max_wait=5.5)
+        await measured.run(time.sleep, 1.0)  # about 1 s per call, measured
+        gate.clear()
+        held = [measured.submit(gate.wait, 10) for _ in range(6)]  # 0 to 5 s of waiting
+        with pytest.raises(Busy):
+            measured.submit(gate.wait, 10)
+        gate.set()
+        await asyncio.gather(*held)
+        measured.shutdown()
+
+    asyncio.run(scenario())
+
+
 async def test_the_same_update_delivered_twice_is_answered_once(
     emulator: BotAPIEmulator, make_bot: BotFactory
 ) -> None:

@@ -31,6 +31,9 @@ class ModelExecutor:
         queue: calls allowed to wait for a free worker before new ones get ``Busy``.
         max_wait: when set, also refuse a call whose expected wait is longer (seconds).
         first_estimate: the service time assumed before any call was measured (seconds).
+            Given, admission uses it from the start; left out, a guess of 1 s is only shown
+            (the placeholder's "about N s") and nobody is refused by expected wait before a
+            call was measured: a cold bot meeting a burst does not turn people away on a guess.
     """
 
     def __init__(
@@ -38,7 +41,7 @@ class ModelExecutor:
         workers: int = 1,
         queue: int = 4,
         max_wait: float | None = None,
-        first_estimate: float = 1.0,
+        first_estimate: float | None = None,
     ) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("workers must be >= 1 and queue >= 0")
@@ -48,7 +51,8 @@ class ModelExecutor:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model")
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._service_seconds = first_estimate
+        self._service_seconds = 1.0 if first_estimate is None else first_estimate
+        self._measured = first_estimate is not None
 
     def expected_wait(self) -> tuple[int, float]:
         """(calls ahead of a new one, seconds until it would start)."""
@@ -76,7 +80,7 @@ class ModelExecutor:
                 raise Busy("model queue is full")
             waiting = max(0, self._in_flight - self.workers + 1)
             wait = waiting * self._service_seconds / self.workers
-            if self.max_wait is not None and wait > self.max_wait:
+            if self.max_wait is not None and self._measured and wait > self.max_wait:
                 raise Busy(f"about {wait:.0f} s of work is queued")
             self._in_flight += 1
         future = loop.run_in_executor(
@@ -93,6 +97,7 @@ class ModelExecutor:
             took = time.perf_counter() - started
             with self._lock:
                 self._service_seconds = 0.8 * self._service_seconds + 0.2 * took
+                self._measured = True
 
     def _release(self, _: object) -> None:
         with self._lock:
