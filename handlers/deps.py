@@ -210,6 +210,7 @@ def watched(
         if jobs is not None:
             jobs.ran(name)
 
+    run.__name__ = run.__qualname__ = name  # the job's name in PTB's and APScheduler's logs
     return run
 
 
