@@ -53,6 +53,7 @@ ALLOWED_UPDATES = [
     Update.EDITED_MESSAGE,
     Update.CALLBACK_QUERY,
     Update.INLINE_QUERY,
+    Update.GUEST_MESSAGE,
     Update.MY_CHAT_MEMBER,
 ]
 

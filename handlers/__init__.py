@@ -26,6 +26,7 @@ from handlers.deps import AccessPolicy, HandlerDeps, Limits, Quotas
 from handlers.digest import DigestHandlers
 from handlers.errors import on_error
 from handlers.generate import GenerateHandlers
+from handlers.guest import GuestHandlers
 from handlers.inline import InlineHandlers
 from handlers.settings_menu import CALLBACK_PREFIX, SettingsHandlers
 from handlers.start import StartHandlers, command_menus
@@ -61,6 +62,8 @@ def register_handlers(
     settings = SettingsHandlers(deps)
     generate = GenerateHandlers(deps)
     private = filters.ChatType.PRIVATE
+    # Guest mode first: a guest message is answered and ends there (nothing else sees it).
+    application.add_handler(TypeHandler(Update, GuestHandlers(deps).route), group=-3)
     application.add_handler(TypeHandler(Update, ChatSettingsLoader(deps.store)), group=-2)
     if deps.ledger is not None:
         gate = AccessGate(deps.access, deps.ledger, deps.limits.auto_summary_min_chars, deps.clock)

@@ -23,7 +23,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from handlers.chat_context import CondensaContext
-from handlers.deps import AccessPolicy, subjects_of
+from handlers.deps import AccessPolicy, HandlerDeps, subjects_of
 from handlers.i18n import pick_language, t, tn
 from handlers.inputs import attachment_weight, command_arguments, message_text
 from handlers.render import escape
@@ -361,3 +361,14 @@ def _valid_subject(subject: str) -> bool:
     if subject.startswith("@"):
         return 5 <= len(subject) <= 33 and subject[1:].replace("_", "").isalnum()
     return subject.lstrip("-").isdigit()
+
+
+async def allowed_in_private(deps: HandlerDeps, user: User) -> bool:
+    """Whether ``user`` may use the bot outside a chat it is in (inline and guest mode): the
+    operator's rules as for a private chat with them."""
+    if deps.access.is_admin(user):
+        return True
+    if deps.ledger is None:
+        return not deps.access.restricted
+    gate = AccessGate(deps.access, deps.ledger, 0, deps.clock)
+    return await gate.allowed(user, Chat(user.id, Chat.PRIVATE))

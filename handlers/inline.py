@@ -15,7 +15,6 @@ import logging
 
 from cachetools import TTLCache
 from telegram import (
-    Chat,
     InlineQueryResultArticle,
     InlineQueryResultsButton,
     InputTextMessageContent,
@@ -23,7 +22,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 
-from handlers.access import AccessGate
+from handlers.access import allowed_in_private
 from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.i18n import pick_language, t
@@ -88,16 +87,8 @@ class InlineHandlers:
         return InlineQueryResultsButton(t("inline_button", language), start_parameter="inline")
 
     async def _allowed(self, update: Update) -> bool:
-        """The operator's access rules, as for a private chat with the user."""
         user = update.effective_user
-        if user is None:
-            return False
-        if self._deps.access.is_admin(user):
-            return True
-        if self._deps.ledger is None:
-            return not self._deps.access.restricted
-        gate = AccessGate(self._deps.access, self._deps.ledger, 0, self._deps.clock)
-        return await gate.allowed(user, Chat(user.id, Chat.PRIVATE))
+        return user is not None and await allowed_in_private(self._deps, user)
 
     async def _results(self, text: str, language: str, key: str) -> list[InlineQueryResultArticle]:
         source = await read_link_or_text(text, "inline", self._deps.links)

@@ -151,11 +151,14 @@ async def resolve_input(
     reader: DocumentReader,
     links: LinkReader,
     language: str | None = None,
+    arguments: str | None = None,
 ) -> InputText | None:
     """The input of /summary or /keywords, in order: arguments (a link is fetched), a document
     or photo the command is the caption of, the replied-to document, photo or text. None when
-    there is nothing. (Recordings are transcribed apart: :func:`voice_in`.)"""
-    arguments = command_arguments(message)
+    there is nothing. (Recordings are transcribed apart: :func:`voice_in`.) ``arguments``
+    replaces the text after the command when the caller has parsed it already."""
+    if arguments is None:
+        arguments = command_arguments(message)
     if arguments:
         return await read_link_or_text(arguments, "args", links)
     if message.document is not None:

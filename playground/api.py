@@ -528,6 +528,25 @@ class BotAPIEmulator(SimulatedUsers):
         await self._notify("inline_answer", {"id": query_id})
         return True
 
+    async def _api_answerguestquery(self, params: dict[str, Any]) -> dict[str, Any]:
+        query_id = str(params.get("guest_query_id"))
+        if query_id not in self.guest_queries or query_id in self.guest_answers:
+            raise BotAPIError(400, "Bad Request: guest query is too old or query ID is invalid")
+        result = params.get("result")
+        if not isinstance(result, dict) or not result.get("id") or not result.get("title"):
+            raise BotAPIError(400, "Bad Request: RESULT_ID_INVALID")
+        content = result.get("input_message_content") or {}
+        text, entities = self._formatted(content, "message_text", 4096)
+        inline_message_id = f"GM{query_id}"
+        self.guest_answers[query_id] = {
+            **params,
+            "text": text,
+            "entities": entities,
+            "inline_message_id": inline_message_id,
+        }
+        await self._notify("guest_answer", {"id": query_id})
+        return {"inline_message_id": inline_message_id}
+
     async def _api_setwebhook(self, params: dict[str, Any]) -> bool:
         url = str(params.get("url") or "")
         if url and not url.startswith("https://") and not url.startswith("http://127.0.0.1"):

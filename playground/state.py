@@ -79,6 +79,10 @@ class EmulatorState:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.inline_queries: dict[str, dict[str, Any]] = {}
         self.inline_answers: dict[str, dict[str, Any]] = {}
+        self.guest_queries: dict[str, dict[str, Any]] = {}
+        """Guest messages (``@bot`` in a chat the bot is not in), by guest query id."""
+        self.guest_answers: dict[str, dict[str, Any]] = {}
+        """The bot's answer to each guest query, as Telegram posts it into the chat."""
         self.drafts: dict[tuple[int, int], list[str]] = {}
         """Every text a message draft showed, by (chat, draft id)."""
         self.member_status: dict[tuple[int, int], str] = {}

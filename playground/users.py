@@ -220,6 +220,31 @@ class SimulatedUsers(EmulatorState):
         await self.push_update("inline_query", inline)
         return query_id
 
+    async def send_guest_message(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        text: str,
+        *,
+        reply_to: dict[str, Any] | None = None,
+    ) -> str:
+        """A user mentions the bot (``@bot …``) in ``chat``, which the bot need not be a member
+        of (guest mode); returns the guest query id (the answer lands in
+        :attr:`guest_answers` under it)."""
+        message = self._base_message(chat, user, reply_to, None)
+        message["text"] = text
+        mention = re.match(r"@\w+", text)
+        if mention:
+            message["entities"] = [
+                {"type": "mention", "offset": 0, "length": utf16_len(mention.group(0))}
+            ]
+        query_id = f"G{next(self._callback_ids)}"
+        message["guest_query_id"] = query_id
+        self.messages[(chat["id"], message["message_id"])] = message
+        self.guest_queries[query_id] = message
+        await self.push_update("guest_message", message)
+        return query_id
+
     async def press_button(
         self, chat: dict[str, Any], user: dict[str, Any], message_id: int, data: str
     ) -> str:

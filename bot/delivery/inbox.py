@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from cachetools import TTLCache
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
@@ -195,6 +196,7 @@ class Intake:
         self._parse = parse
         self._max_in_hand = max_in_hand
         self._in_hand: set[int] = set()
+        self._guests_seen: TTLCache[int, bool] = TTLCache(10_000, 3600)
         self._room = asyncio.Event()
         self._room.set()
 
@@ -227,11 +229,18 @@ class Intake:
             if not wait:
                 raise Saturated(f"{len(self._in_hand)} updates in hand")
             await self._room.wait()
+        # A guest message comes from a chat the bot is not in: it is never written down, only
+        # handled (at most once: lost in a crash, it is asked again).
+        guests = [u for u in updates if u.guest_message is not None]
+        new_guests = [u.update_id for u in guests if u.update_id not in self._guests_seen]
+        self._guests_seen.update(dict.fromkeys(new_guests, True))
         rows = [
             (u.update_id, chat_key(u) or 0, json.dumps(u.to_dict(), ensure_ascii=False))
             for u in updates
+            if u.guest_message is None
         ]
-        new = set(await self._ledger.inbox_add(rows))
+        new = set(await self._ledger.inbox_add(rows)) if rows else set()
+        new.update(new_guests)
         for update in updates:
             if update.update_id in new:
                 self._hold(update.update_id)
