@@ -1,4 +1,4 @@
-"""Layering rules from DESIGN.md and ARCHITECTURE.md, enforced by walking the imports."""
+"""Layering rules from DESIGN.md and docs/architecture.md, enforced by walking the imports."""
 
 from __future__ import annotations
 

@@ -105,3 +105,20 @@ def test_env_example_lists_every_setting() -> None:
     }
     assert keys == {name.upper() for name in Settings.model_fields}
     Settings(_env_file=example)  # type: ignore[call-arg]  # and its defaults are valid
+
+
+def test_the_settings_page_is_generated_from_the_code_and_names_every_setting() -> None:
+    from bot.settings import Settings
+    from bot.settings_doc import PAGE, settings_reference
+
+    fresh = settings_reference()
+    assert PAGE.read_text(encoding="utf-8") == fresh, (
+        "docs/configuration/settings.md is stale: run python -m bot.settings_doc --write"
+    )
+    rows = {
+        line.split("|")[1].strip(" `") for line in fresh.splitlines() if line.startswith("| `")
+    }
+    assert rows == {name.upper() for name in Settings.model_fields}
+    for line in fresh.splitlines():
+        if line.startswith("| `"):
+            assert line.rstrip(" |").split("|")[-1].strip(), f"no meaning for {line[:40]}"
