@@ -296,3 +296,23 @@ def test_statements_split_a_script() -> None:
         "CREATE TABLE a (x INTEGER)",
         "CREATE INDEX i ON a (x)",
     ]
+
+
+async def test_after_a_forget_through_one_worker_no_worker_uses_the_deleted_key(
+    postgres_dsn: str,
+) -> None:
+    one, two = await asyncio.gather(
+        PostgresStore.open(postgres_dsn, storage_key=KEY),
+        PostgresStore.open(postgres_dsn, storage_key=KEY),
+    )
+    try:
+        await one.save_messages([message(1, 100, "before the forget", 1_700_000_001)])
+        assert [m.text for m in await one.messages(GROUP)] == ["before the forget"]  # key held
+        await two.forget_chat(GROUP)  # through the other worker: the key and messages go
+        await one.save_messages([message(2, 100, "after the forget", 1_700_000_002)])
+        # Sealed under a new key that both workers read; nothing under the deleted one.
+        assert [m.text for m in await two.messages(GROUP)] == ["after the forget"]
+        assert [m.text for m in await one.messages(GROUP)] == ["after the forget"]
+    finally:
+        await one.close()
+        await two.close()

@@ -85,13 +85,19 @@ class StoreBase:
 
     newest_first = "rowid DESC"
     """How a table without a key is read newest first (engine-specific)."""
+    key_row_lock = ""
+    """Appended to the read of a group's key row: PostgreSQL holds it (``FOR SHARE``) until the
+    transaction ends, so another worker's /forget waits for a write that uses the key, then
+    deletes what it wrote. SQLite has one writer at a time."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._master: MasterKey | None = None
-        # Bounded: a bot in many groups keeps the keys of the busiest 10,000, and each for at
-        # most 10 minutes (another worker's /forget is seen here within that time).
-        self._ciphers: TTLCache[int, GroupCipher] = TTLCache(maxsize=10_000, ttl=600)
+        # Unwrapped keys, bounded (the busiest 10,000 groups, 10 minutes each). Only a cache of
+        # the unwrapping: every use reads the key row in its own transaction and reuses the
+        # cipher only while the row is the same, so after a /forget or a removal through
+        # another worker no worker seals or reads with the deleted key.
+        self._ciphers: TTLCache[int, tuple[bytes, GroupCipher]] = TTLCache(maxsize=10_000, ttl=600)
 
     @property
     def master(self) -> MasterKey | None:
@@ -132,11 +138,8 @@ class StoreBase:
 
     async def _cipher(self, tx: Tx, chat_id: int, create: bool) -> GroupCipher:
         """The cipher of a group's key, creating (and storing, wrapped) the key if asked."""
-        cipher = self._ciphers.get(chat_id)
-        if cipher is not None:
-            return cipher
         assert self._master is not None, "the store is unlocked in open()"
-        query = "SELECT wrapped FROM group_keys WHERE chat_id = ?"
+        query = f"SELECT wrapped FROM group_keys WHERE chat_id = ?{self.key_row_lock}"  # noqa: S608 - a class constant
         row = await tx.fetchrow(query, chat_id)
         if row is None and create:
             # Another worker may create the same group's key at the same moment: one wins.
@@ -148,9 +151,14 @@ class StoreBase:
             )
             row = await tx.fetchrow(query, chat_id)
         if row is None:
+            self._ciphers.pop(chat_id, None)
             raise KeyError(chat_id)
-        key = self._master.unwrap(bytes(row[0]), chat_id)
-        cipher = self._ciphers[chat_id] = GroupCipher(key, chat_id)
+        wrapped = bytes(row[0])
+        cached = self._ciphers.get(chat_id)
+        if cached is not None and cached[0] == wrapped:
+            return cached[1]
+        cipher = GroupCipher(self._master.unwrap(wrapped, chat_id), chat_id)
+        self._ciphers[chat_id] = (wrapped, cipher)
         return cipher
 
     async def _shred_group(self, tx: Tx, chat_id: int) -> None:

@@ -133,6 +133,7 @@ class PostgresStore(SQLStore):
     """The store on PostgreSQL. Use :meth:`open`."""
 
     newest_first = "at DESC, ctid DESC"
+    key_row_lock = " FOR SHARE"
 
     @classmethod
     async def open(
