@@ -8,7 +8,7 @@ WHEELS := .cache/wheels
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: setup run test lint docs bench clean llama chromium system
+.PHONY: setup run test lint docs screenshots bench clean llama chromium system
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ chromium:
 # The model-server tests run llama.cpp's OpenAI-compatible server: `make test` builds it once.
 test: lint docs chromium llama
 	$(BIN)/pytest -q
+
+# The README's and the docs' pictures, written by the browser tests that drive the playground.
+screenshots: setup chromium
+	SCREENSHOTS_DIR=docs $(BIN)/pytest -q tests/test_playground_browser.py \
+		-k "a_long_text_gets_a_summary or group_digest_shows_the_word_cloud"
 
 # The documentation site (docs/, mkdocs.yml) into .cache/site; --strict fails on a broken link.
 # docs/configuration/settings.md comes from `python -m bot.settings_doc --write` (a test fails

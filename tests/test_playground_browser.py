@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,15 @@ pytestmark = pytest.mark.skipif(
 
 
 MICROPHONE_SENTENCE = "The new battery charges in a few minutes."
+SCREENSHOTS = os.environ.get("SCREENSHOTS_DIR")
+"""``make screenshots`` sets it (to docs/): the tests below then write the pictures the README
+and the docs show, so a change to the page cannot leave an old picture behind."""
+
+
+async def shoot(page: Any, name: str) -> None:
+    """Save the page as ``name`` under :data:`SCREENSHOTS` (when set)."""
+    if SCREENSHOTS:
+        await page.screenshot(path=str(Path(SCREENSHOTS) / name))
 
 
 @pytest.fixture
@@ -85,6 +95,7 @@ async def test_a_long_text_gets_a_summary(page: Any) -> None:
     summary = page.locator(".bubble .body", has_text="LexRank · 3 of 12 sentences")
     await summary.wait_for(timeout=20_000)
     assert "tram" in (await summary.inner_text())
+    await shoot(page, "playground.png")
 
 
 async def test_settings_button_applies_the_choice(page: Any) -> None:
@@ -186,3 +197,5 @@ async def test_group_digest_shows_the_word_cloud(page: Any) -> None:
     photo = page.locator(".bubble img[alt='photo from Condensa']")
     await photo.wait_for(timeout=30_000)
     assert await photo.evaluate("image => image.complete && image.naturalWidth") == 800
+    await digest.scroll_into_view_if_needed()
+    await shoot(page, "digest.png")
