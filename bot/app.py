@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -321,7 +322,7 @@ class BotRuntime:
     async def start_worker(self, name: str | None = None) -> None:
         """Initialize and start the application as a queue worker (``REDIS_URL``): updates
         come from the streams this worker owns and are acknowledged there when handled."""
-        from bot.delivery.queue import QueueNames, QueueSeal, check_key
+        from bot.delivery.queue import QueueNames, QueueSeal, UpdateQueue, check_key
         from bot.delivery.streams import QueueLedger, StreamConsumer
 
         await self.application.initialize()
@@ -330,10 +331,12 @@ class BotRuntime:
         assert self.store is not None and self.redis is not None and self.store.master
         await check_key(self.redis, self.settings.redis_prefix, self.store.master)
         bot = self.application.bot
+        names = QueueNames(self.settings.redis_prefix, self.settings.queue_partitions)
+        await self._hand_over_inbox(UpdateQueue(self.redis, names, QueueSeal(self.store.master)))
         queue = self.application.update_queue
         self.consumer = StreamConsumer(
             self.redis,
-            QueueNames(self.settings.redis_prefix, self.settings.queue_partitions),
+            names,
             QueueSeal(self.store.master),
             lambda data: queue.put_nowait(Update.de_json(data, bot)),
             name=name,
@@ -341,6 +344,26 @@ class BotRuntime:
         )
         self.processor.ledger = QueueLedger(self.store, self.consumer)
         await self.consumer.start(self.supervisor)
+
+    async def _hand_over_inbox(self, queue: Any) -> int:
+        """Queue in Redis what a single-process run kept in the store's inbox and did not
+        finish (the first start with ``REDIS_URL``), then mark it done there. Queued first: a
+        crash in between queues it again, and the queue's seen-keys and the outbox make that
+        harmless."""
+        assert self.store is not None
+        pending = await self.store.inbox_pending()
+        if not pending:
+            return 0
+        bot = self.application.bot
+        updates = [Update.de_json(json.loads(payload), bot) for _, payload in pending]
+        queued = int(await queue.accept([u for u in updates if u is not None]))
+        await self.store.inbox_done([update_id for update_id, _ in pending])
+        logger.info(
+            "handed %d unfinished updates from the inbox over to the Redis queue (%d new)",
+            len(pending),
+            queued,
+        )
+        return len(pending)
 
     async def _poll(self, poll_seconds: int, offset: PollOffset) -> None:
         assert self.intake is not None

@@ -802,3 +802,38 @@ async def test_cancel_reaches_the_worker_that_runs_the_generation(
         await ingress.stop()
         for worker in workers:
             await worker.stop()
+
+
+async def test_the_first_worker_hands_the_single_process_inbox_over_to_the_queue(
+    emulator: BotAPIEmulator, cluster: Any, postgres_dsn: str
+) -> None:
+    """A bot ran as one process, stopped with an update kept but not handled; it restarts with
+    REDIS_URL: the update is queued in Redis, answered by a worker, and done in the inbox."""
+    user = emulator.add_user(640, "Lea", "en")
+    chat = emulator.private_chat(user)
+    pending = {
+        "update_id": 777_001,
+        "message": {
+            "message_id": 1,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    store = await PostgresStore.open(postgres_dsn, storage_key=encode_key(KEY))
+    try:
+        await store.inbox_add([(777_001, chat["id"], json.dumps(pending))])
+    finally:
+        await store.close()
+    worker = cluster("worker", "worker0")
+    await worker.ready("handling queued updates")
+    answer = await emulator.wait_until(lambda: emulator.bot_messages(chat["id"]), timeout=60)
+    assert "/summary" in answer[0]["text"]
+    assert "handed 1 unfinished updates from the inbox over to the Redis queue" in worker.text()
+    store = await PostgresStore.open(postgres_dsn, storage_key=encode_key(KEY))
+    try:
+        assert await store.inbox_pending() == []
+    finally:
+        await store.close()

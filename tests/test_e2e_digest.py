@@ -16,6 +16,7 @@ import pytest
 
 from bot.app import BotRuntime
 from bot.factories import Services, learned_scorer
+from handlers.deps import LocalCoordination
 from playground.api import BotAPIEmulator
 from services.core.executor import ModelExecutor
 from services.digest.ask import HistorySearchService
@@ -364,6 +365,17 @@ async def test_a_scheduled_digest_whose_first_try_fails_is_delivered_once(
         fired.set()
 
     calls = len(emulator.calls)
+    job_queue.run_once(fire_again, 0, chat_id=GROUP_ID, data=(soon, "UTC"))
+    await asyncio.wait_for(fired.wait(), 10)
+    assert not [c for c in emulator.calls[calls:] if c.method in ("sendMessage", "sendPhoto")]
+    # Even once the once-only keys are gone (Redis restarted without persistence), a firing
+    # posts nothing: the digest covers what is new since the previous one, a mark kept in the
+    # database, and nothing is.
+    assert runtime.summary_handlers is not None
+    coordination = runtime.summary_handlers._deps.coordination
+    assert isinstance(coordination, LocalCoordination)
+    coordination._until.clear()
+    fired.clear()
     job_queue.run_once(fire_again, 0, chat_id=GROUP_ID, data=(soon, "UTC"))
     await asyncio.wait_for(fired.wait(), 10)
     assert not [c for c in emulator.calls[calls:] if c.method in ("sendMessage", "sendPhoto")]
