@@ -55,7 +55,7 @@ test: lint docs chromium llama
 
 # The README's and the docs' pictures, written by the browser tests that drive the playground.
 screenshots: setup chromium
-	SCREENSHOTS_DIR=docs $(BIN)/pytest -q tests/test_playground_browser.py \
+	SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/pytest -q tests/test_playground_browser.py \
 		-k "a_long_text_gets_a_summary or group_digest_shows_the_word_cloud"
 
 # The documentation site (docs/, mkdocs.yml) into .cache/site; --strict fails on a broken link.

@@ -37,15 +37,16 @@ pytestmark = pytest.mark.skipif(
 
 
 MICROPHONE_SENTENCE = "The new battery charges in a few minutes."
-SCREENSHOTS = os.environ.get("SCREENSHOTS_DIR")
+_SHOTS = os.environ.get("SCREENSHOTS_DIR")
+SCREENSHOTS = Path(_SHOTS).resolve() if _SHOTS else None  # resolved before tests change directory
 """``make screenshots`` sets it (to docs/): the tests below then write the pictures the README
 and the docs show, so a change to the page cannot leave an old picture behind."""
 
 
 async def shoot(page: Any, name: str) -> None:
     """Save the page as ``name`` under :data:`SCREENSHOTS` (when set)."""
-    if SCREENSHOTS:
-        await page.screenshot(path=str(Path(SCREENSHOTS) / name))
+    if SCREENSHOTS is not None:
+        await page.screenshot(path=str(SCREENSHOTS / name))
 
 
 @pytest.fixture
