@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.factories import Services
 from playground.api import BotAPIEmulator
-from services.core.executor import ModelExecutor
-from services.keywords.extractor import KeyBERTExtractor
-from services.summarize.service import build_summary_service
 from tests.conftest import ENGLISH_ARTICLE, BotFactory
+from tests.test_e2e_documents import services  # lexrank and KeyBERT on one bounded executor
 
 GROUP = -1005550001
-
-
-def services() -> Services:
-    executor = ModelExecutor(1, 4)
-    return Services(
-        summarizer=build_summary_service(executor, 100_000, default_method="lexrank"),
-        keywords=KeyBERTExtractor(executor),
-        executor=executor,
-    )
 
 
 async def test_a_mention_in_a_chat_the_bot_is_not_in_is_answered_once_and_nothing_is_kept(
