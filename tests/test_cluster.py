@@ -29,7 +29,7 @@ from bot.delivery.coordination import RedisCoordination
 from bot.delivery.queue import QueueNames, QueueSeal, QueueUnavailable, UpdateQueue
 from bot.delivery.redis_client import connect
 from bot.delivery.shared_pace import RedisPace
-from bot.delivery.streams import StreamConsumer
+from bot.delivery.streams import QueueLedger, StaleLease, StreamConsumer
 from handlers.deps import LocalCoordination
 from playground.api import BotAPIEmulator
 from services.storage.crypto import MasterKey, encode_key, new_key
@@ -177,6 +177,51 @@ async def test_a_lease_loop_that_raises_fences_the_worker_before_its_lease_runs_
         del one._balance  # noqa: SLF001 - renewal works again: it finds its leases gone
         await wait_for(lambda: len(one.partitions) == 2 and len(two.partitions) == 2, 15)
         assert first.seen == [(1, "before")]
+    finally:
+        await two.stop()
+        await one.stop()
+
+
+async def test_a_worker_that_lost_its_lease_mid_update_sends_and_acknowledges_nothing(
+    redis_url: tuple[str, str], redis_client: aioredis.Redis
+) -> None:
+    """Fencing: "one" holds an update when it stalls past its lease (a long GC pause, a
+    partition from Redis); "two" takes the partition over with a newer token and the update
+    with it. When "one" wakes up and goes on with the update, its send and its acknowledgement
+    are refused; only "two"'s count."""
+    names = QueueNames(redis_url[1], 2)
+    seal = QueueSeal(MasterKey(KEY))
+    queue = UpdateQueue(redis_client, names, seal)
+    first, second = Collector(), Collector()
+    one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
+    two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
+
+    class Outbox:
+        async def sent_result(self, update_id: int, seq: int) -> str | None:
+            return None
+
+    await one.start()
+    try:
+        await queue.accept([update(1, 4001, "summarize this")])
+        await wait_for(lambda: first.seen == [(1, "summarize this")])
+        await QueueLedger(Outbox(), one).sent_result(1, 0)  # type: ignore[arg-type]  # ours
+        assert one._supervisor is not None  # noqa: SLF001 - the stall being simulated
+        await one._supervisor.cancel("queue-leases")  # noqa: SLF001 - no renewals: "paused"
+        await two.start()
+        await wait_for(lambda: len(two.partitions) == 2, 15)
+        await wait_for(lambda: second.seen == [(1, "summarize this")], 10)
+        tokens = [await redis_client.get(names.fence(p)) for p in range(2)]
+        assert all(int(t) >= 2 for t in tokens), "a newer token at each take-over"
+        # "one" wakes up and carries on with the update it holds.
+        with pytest.raises(StaleLease):
+            await QueueLedger(Outbox(), one).sent_result(1, 0)  # type: ignore[arg-type]
+        await one.done([1])
+        partition = names.partition(4001)
+        pending = await redis_client.xpending(names.stream(partition), "workers")
+        assert pending["pending"] == 1 and pending["consumers"][0]["name"] == b"two"
+        assert one.discarded == 2
+        await two.done([1])
+        assert await redis_client.xlen(names.stream(partition)) == 0
     finally:
         await two.stop()
         await one.stop()

@@ -102,6 +102,10 @@ class QueueNames:
         """The dedupe key of an update id."""
         return f"{self.prefix}:seen:{update_id}"
 
+    def fence(self, partition: int) -> str:
+        """The counter a partition's fencing tokens come from (``INCR`` at each acquisition)."""
+        return f"{self.prefix}:fence:{partition}"
+
     def lease(self, partition: int) -> str:
         """Who owns a partition."""
         return f"{self.prefix}:lease:{partition}"

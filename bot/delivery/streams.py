@@ -50,10 +50,29 @@ return 0
 """
 
 
+# Acknowledge (and delete) entries only while the lease is still ours: a worker that lost its
+# partition (a pause longer than the lease) must not acknowledge what the new owner handles.
+_FENCED_ACK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 3))
+return redis.call('XDEL', KEYS[2], unpack(ARGV, 3))
+"""
+
+
+class StaleLease(RuntimeError):
+    """This worker no longer holds the partition of the update it is handling: another worker
+    took it over (this one was paused, cut off from Redis, …). Its effects are discarded."""
+
+
 @dataclass
 class _Owned:
-    """A partition this worker holds."""
+    """A partition this worker holds, under the fencing token it was taken with."""
 
+    lease: str = ""
+    """The lease's value while ours: ``<worker>#<token>``, the token from ``INCR`` at
+    acquisition (monotonic per partition), so an older holder's value never matches."""
     in_flight: set[int] = field(default_factory=set)
 
 
@@ -94,6 +113,9 @@ class StreamConsumer:
         self._entries: dict[int, tuple[int, bytes]] = {}  # update id → (partition, entry id)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(RELEASE_SCRIPT)
+        self._fenced_ack = client.register_script(_FENCED_ACK)
+        self.discarded = 0
+        """Effects refused because the lease had passed to another worker (tests, metrics)."""
         self._supervisor: Supervisor | None = None
         self._room = asyncio.Event()
         self._room.set()
@@ -185,9 +207,9 @@ class StreamConsumer:
             pipe.zcard(workers)
             _, _, live = await pipe.execute()
         share = math.ceil(self._names.partitions / max(1, int(live)))
-        for partition in list(self._owned):
+        for partition, owned in list(self._owned.items()):
             kept = await self._renew(
-                keys=[self._names.lease(partition)], args=[self.name, self._lease_ms]
+                keys=[self._names.lease(partition)], args=[owned.lease, self._lease_ms]
             )
             if not kept:
                 logger.warning("lost the lease of partition %d", partition)
@@ -209,11 +231,15 @@ class StreamConsumer:
             partition = (start + step) % self._names.partitions
             if partition in self._owned:
                 continue
+            if await self._client.exists(self._names.lease(partition)):
+                continue
+            token = await self._client.incr(self._names.fence(partition))
+            lease = f"{self.name}#{token}"
             taken = await self._client.set(
-                self._names.lease(partition), self.name, nx=True, px=self._lease_ms
+                self._names.lease(partition), lease, nx=True, px=self._lease_ms
             )
             if taken:
-                await self._take_over(partition)
+                await self._take_over(partition, lease)
                 if len(self._owned) >= share:
                     break
         self._log_ownership()
@@ -225,8 +251,9 @@ class StreamConsumer:
             logger.info("worker %s owns partitions %s", self.name, owned)
 
     async def _give_back(self, partition: int) -> None:
-        self._owned.pop(partition, None)
-        await self._release(keys=[self._names.lease(partition)], args=[self.name])
+        owned = self._owned.pop(partition, None)
+        if owned is not None:
+            await self._release(keys=[self._names.lease(partition)], args=[owned.lease])
 
     async def _give_back_surplus(self) -> None:
         surplus, self._surplus = self._surplus, []
@@ -235,13 +262,15 @@ class StreamConsumer:
             if owned is not None and not owned.in_flight:
                 await self._give_back(partition)
 
-    async def _take_over(self, partition: int) -> None:
+    async def _take_over(self, partition: int, lease: str | None = None) -> None:
         """Own a partition: create its group if new, then claim (in stream order) what a
         previous owner read but never acknowledged, and hand it over before anything new."""
         stream = self._names.stream(partition)
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
             await self._client.xgroup_create(stream, GROUP, id="0", mkstream=True)
         owned = self._owned.get(partition) or _Owned()  # a re-claim keeps what is in hand
+        if lease is not None:
+            owned.lease = lease
         claimed: list[tuple[bytes, dict[bytes, bytes]]] = []
         cursor: bytes | str = "0-0"
         while True:
@@ -360,14 +389,50 @@ class StreamConsumer:
         for partition, entry_ids in by_partition.items():
             await self._ack(partition, entry_ids)
 
+    async def check_lease(self, update_id: int) -> None:
+        """Raise :class:`StaleLease` unless the partition of ``update_id`` is still held under
+        the token it was taken with (one Redis read; called before each effect of the
+        update: a send, a recorded send)."""
+        entry = self._entries.get(update_id)
+        if entry is None:
+            return  # not from a stream (a hand-over replay in this process)
+        owned = self._owned.get(entry[0])
+        current = await self._client.get(self._names.lease(entry[0]))
+        if isinstance(current, bytes):
+            current = current.decode()
+        if owned is None or current != owned.lease:
+            self.discarded += 1
+            logger.warning(
+                "update %s: partition %d belongs to another worker now; this effect is "
+                "discarded (the new owner handles the update)",
+                update_id,
+                entry[0],
+            )
+            raise StaleLease(f"partition {entry[0]} was taken over")
+
     async def _ack(self, partition: int, entry_ids: list[bytes]) -> None:
         stream = self._names.stream(partition)
+        owned = self._owned.get(partition)
+        if owned is None:
+            logger.warning(
+                "partition %d was taken over: %d updates left to its new owner",
+                partition,
+                len(entry_ids),
+            )
+            return
         for attempt in range(20):
             try:
-                async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.xack(stream, GROUP, *entry_ids)
-                    pipe.xdel(stream, *entry_ids)
-                    await pipe.execute()
+                acked = await self._fenced_ack(
+                    keys=[self._names.lease(partition), stream],
+                    args=[owned.lease, GROUP, *entry_ids],
+                )
+                if acked == -1:
+                    self.discarded += 1
+                    logger.warning(
+                        "partition %d was taken over: %d updates left to its new owner",
+                        partition,
+                        len(entry_ids),
+                    )
                 return
             except REDIS_DOWN as exc:
                 if self._stopping or attempt == 19:
@@ -399,7 +464,9 @@ class QueueLedger:
         await self._consumer.done(update_ids)
 
     async def sent_result(self, update_id: int, seq: int) -> str | None:
-        """From the store."""
+        """From the store, asked before each send: first the fence (:class:`StaleLease` when
+        the update's partition was taken over, so a stale worker sends nothing)."""
+        await self._consumer.check_lease(update_id)
         return await self._store.sent_result(update_id, seq)
 
     async def record_sent(self, update_id: int, seq: int, chat_id: int, result: str) -> None:
