@@ -343,6 +343,7 @@ class BotRuntime:
             lease_seconds=self.settings.worker_lease_seconds,
         )
         self.processor.ledger = QueueLedger(self.store, self.consumer)
+        self.pacer.fence = self.consumer.check_lease
         await self.consumer.start(self.supervisor)
 
     async def _hand_over_inbox(self, queue: Any) -> int:

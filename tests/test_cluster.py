@@ -26,11 +26,13 @@ import redis.asyncio as aioredis
 from telegram import Update
 
 from bot.delivery.coordination import RedisCoordination
+from bot.delivery.pacing import PacedRequests
 from bot.delivery.queue import QueueNames, QueueSeal, QueueUnavailable, UpdateQueue
 from bot.delivery.redis_client import connect
 from bot.delivery.shared_pace import RedisPace
-from bot.delivery.streams import QueueLedger, StaleLease, StreamConsumer
+from bot.delivery.streams import StaleLease, StreamConsumer
 from handlers.deps import LocalCoordination
+from handlers.work import UpdateWork, current_work
 from playground.api import BotAPIEmulator
 from services.storage.crypto import MasterKey, encode_key, new_key
 from services.storage.postgres import PostgresStore
@@ -196,15 +198,11 @@ async def test_a_worker_that_lost_its_lease_mid_update_sends_and_acknowledges_no
     one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
     two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
 
-    class Outbox:
-        async def sent_result(self, update_id: int, seq: int) -> str | None:
-            return None
-
     await one.start()
     try:
         await queue.accept([update(1, 4001, "summarize this")])
         await wait_for(lambda: first.seen == [(1, "summarize this")])
-        await QueueLedger(Outbox(), one).sent_result(1, 0)  # type: ignore[arg-type]  # ours
+        await one.check_lease(1)  # ours
         assert one._supervisor is not None  # noqa: SLF001 - the stall being simulated
         await one._supervisor.cancel("queue-leases")  # noqa: SLF001 - no renewals: "paused"
         await two.start()
@@ -212,9 +210,25 @@ async def test_a_worker_that_lost_its_lease_mid_update_sends_and_acknowledges_no
         await wait_for(lambda: second.seen == [(1, "summarize this")], 10)
         tokens = [await redis_client.get(names.fence(p)) for p in range(2)]
         assert all(int(t) >= 2 for t in tokens), "a newer token at each take-over"
-        # "one" wakes up and carries on with the update it holds.
-        with pytest.raises(StaleLease):
-            await QueueLedger(Outbox(), one).sent_result(1, 0)  # type: ignore[arg-type]
+        # "one" wakes up and carries on with the update it holds: its next call to Telegram
+        # stops at the fence, in the pacing layer, before anything is sent.
+        pacer = PacedRequests()
+        pacer.fence = one.check_lease
+        sent: list[str] = []
+
+        async def send_message(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            sent.append("sendMessage")
+            return {"message_id": 9}
+
+        token = current_work.set(UpdateWork(1))
+        try:
+            with pytest.raises(StaleLease):
+                await pacer.process_request(
+                    send_message, (), {}, "sendMessage", {"chat_id": 4001}, None
+                )
+        finally:
+            current_work.reset(token)
+        assert sent == [], "nothing reached Telegram"
         await one.done([1])
         partition = names.partition(4001)
         pending = await redis_client.xpending(names.stream(partition), "workers")

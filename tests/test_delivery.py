@@ -368,3 +368,36 @@ async def test_the_inbox_keeps_updates_sealed_until_done_and_forgets_old_ones(
         await store.close()
     raw = (tmp_path / "c.sqlite3").read_bytes()
     assert b"a secret plan" not in raw, "updates are sealed at rest"
+
+
+async def test_a_storm_of_429s_is_waited_out_instead_of_costing_the_answer() -> None:
+    """Telegram answers 429 six times in a row (more than the three retries): the send still
+    goes through once the storm passes; only past ``max_wait`` of waiting does it fail."""
+    from telegram.error import RetryAfter
+
+    from bot.delivery import PacedRequests
+
+    calls = 0
+
+    async def send_message(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls <= 6:
+            raise RetryAfter(0)
+        return {"message_id": 1}
+
+    pacer = PacedRequests(max_wait=30)
+    result = await pacer.process_request(send_message, (), {}, "sendMessage", {"chat_id": 5}, None)
+    assert result == {"message_id": 1} and calls == 7
+
+    impatient = PacedRequests(max_retries=1, max_wait=0.5)
+    calls = 0
+
+    async def storm(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        raise RetryAfter(1)
+
+    with pytest.raises(RetryAfter):
+        await impatient.process_request(storm, (), {}, "sendMessage", {"chat_id": 6}, None)
+    assert calls == 2, "one retry, then the wait budget is spent"

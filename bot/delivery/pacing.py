@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -142,14 +142,23 @@ class PacedRequests(BaseRateLimiter[int]):
 
     Args:
         pace: the limits (:class:`LocalPace` in one process, ``RedisPace`` across workers).
-        max_retries: retries after a 429 (each waits the ``retry_after`` Telegram asked for).
+        max_retries: retries after a 429 at least (each waits the ``retry_after`` Telegram
+            asked for).
+        max_wait: beyond ``max_retries``, 429s are waited out until this many seconds were
+            spent waiting for one call (a storm of them must not cost an answer).
     """
 
-    def __init__(self, pace: Pace | None = None, max_retries: int = 3) -> None:
+    def __init__(
+        self, pace: Pace | None = None, max_retries: int = 3, max_wait: float = 120.0
+    ) -> None:
         self.pace: Pace = pace or LocalPace()
         self._held: TTLCache[int | str, asyncio.Lock] = chat_map()
         self._max_retries = max_retries
+        self._max_wait = max_wait
         self.ledger: DeliveryLedger | None = None
+        self.fence: Callable[[int], Awaitable[None]] | None = None
+        """A queue worker's lease check (raises when the update's stream was taken over):
+        called right before each attempt of a call that changes a chat, after any wait."""
 
     async def initialize(self) -> None:
         """Nothing to open."""
@@ -192,7 +201,28 @@ class PacedRequests(BaseRateLimiter[int]):
                 )
                 kept: bool | dict[str, Any] | list[dict[str, Any]] = json.loads(recorded)
                 return kept
-        result = await self._paced(callback, args, kwargs, chat_id, rate_limit_args)
+        fenced = (
+            work is not None
+            and self.fence is not None
+            and chat_id is not None
+            and endpoint != "sendChatAction"
+            and not endpoint.startswith("get")
+        )
+        try:
+            result = await self._paced(
+                callback,
+                args,
+                kwargs,
+                chat_id,
+                rate_limit_args,
+                work.update_id if fenced and work is not None else None,
+            )
+        except BaseException:
+            # Only sends that happened count: a re-run's sends line up with the recorded ones
+            # only if a failed attempt (a 429 that outlasted the retries) took no number.
+            if seq >= 0 and work is not None and work.sends == seq + 1:
+                work.sends = seq
+            raise
         if seq >= 0 and work is not None and self.ledger is not None and isinstance(chat_id, int):
             await self.ledger.record_sent(work.update_id, seq, chat_id, json.dumps(result))
         return result
@@ -204,22 +234,33 @@ class PacedRequests(BaseRateLimiter[int]):
         kwargs: dict[str, Any],
         chat_id: int | str | None,
         rate_limit_args: int | None,
+        fenced_update: int | None = None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         retries = rate_limit_args if rate_limit_args is not None else self._max_retries
-        for attempt in range(retries + 1):
+        waited = 0.0
+        attempt = -1
+        while True:
+            attempt += 1
             try:
                 if chat_id is None:  # getUpdates, getMe, …: not messages, not paced
                     return await callback(*args, **kwargs)
                 async with self._chat_lock(chat_id):
                     await self.pace.acquire(chat_id)
+                    if fenced_update is not None and self.fence is not None:
+                        # After every wait (the pace, a 429's pause, a stall of this
+                        # process): a stream taken over meanwhile stops the call here.
+                        await self.fence(fenced_update)
                     return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                if attempt == retries:
-                    raise
                 with warnings.catch_warnings():  # PTB 22 warns that the type will change
                     warnings.simplefilter("ignore")
                     pause = exc.retry_after
                 seconds = pause if isinstance(pause, int | float) else pause.total_seconds()
+                # Telegram's 429 is backpressure, not failure: wait as often as it asks, for
+                # up to ``max_wait`` seconds in all (at least ``retries`` times), then give up.
+                waited += seconds
+                if attempt >= retries and waited > self._max_wait:
+                    raise
                 logger.info("429 for chat %s: waiting %.1f s (that chat only)", chat_id, seconds)
                 if chat_id is None:
                     await asyncio.sleep(seconds + 0.1)
@@ -227,4 +268,3 @@ class PacedRequests(BaseRateLimiter[int]):
                     # This chat's other sends wait (here and, through the pace, in every
                     # worker); every other chat goes on.
                     await self.pace.pause(chat_id, seconds + 0.1)
-        raise AssertionError("unreachable")  # pragma: no cover

@@ -46,6 +46,11 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
+    # A pooled connection whose server process was terminated mid-use can fail the next
+    # statement with "cannot switch to state …; another operation is in progress": the pool
+    # drops it on release, and the transaction runs again on another (seen under the fault
+    # harness, bench/chaos.py).
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
 )

@@ -1,0 +1,30 @@
+"""A short seeded run of the fault harness (``bench/chaos.py``): ingress, two workers, a
+private Redis with AOF and PostgreSQL, every kind of fault at least once, and the checker's
+verdict: each request answered exactly once, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import FAULTS, chaos_run
+
+
+@pytest.mark.timeout(600)
+async def test_a_seeded_fault_schedule_keeps_exactly_once_and_order(tmp_path: Path) -> None:
+    report = await chaos_run(
+        seed=7,
+        chats=16,
+        seconds=40,
+        workers=2,
+        kinds=list(FAULTS),
+        every=4.0,
+        requests_per_chat=3,
+        drain_seconds=150,
+        logs=tmp_path / "logs",
+    )
+    kinds = {fault for _, fault, _ in report["faults"]}
+    assert kinds == set(FAULTS), f"every kind of fault happened: {report['faults']}"
+    assert report["requests"] == 48
+    assert report["ok"], report
