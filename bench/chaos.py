@@ -21,7 +21,8 @@ message replying to it, edited to its final text), none is missing, none came tw
 each chat the answers are in the order of the requests. The emulator refuses any Bot API call
 that does not conform (a broken call would fail the check as a missing answer).
 
-    .venv/bin/python bench/chaos.py [--seed 1] [--chats 200] [--seconds 300] [--workers 3]
+    .venv/bin/python bench/chaos.py [--seed 1] [--chats 200] [--seconds 300 | --minutes 5]
+        [--workers 3]
         [--faults kill,stall,redis,postgres,duplicate,storm] [--every 6]
 
 Prints a JSON report; exits 1 when the checker finds a violation. ``tests/test_chaos.py`` runs
@@ -393,6 +394,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--minutes", type=float, help="the same in minutes (wins over --seconds)")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--requests-per-chat", type=int, default=3)
     parser.add_argument("--faults", default=",".join(FAULTS))
@@ -400,6 +402,8 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, help="copy the processes' logs here")
     args = parser.parse_args()
     kinds = [k for k in args.faults.split(",") if k]
+    if args.minutes is not None:
+        args.seconds = args.minutes * 60
     report = asyncio.run(
         chaos_run(
             args.seed,
