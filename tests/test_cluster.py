@@ -77,6 +77,21 @@ async def wait_for(predicate: Any, seconds: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def two_workers(
+    client: aioredis.Redis, redis_url: tuple[str, str], partitions: int
+) -> tuple[
+    QueueNames, UpdateQueue, tuple[StreamConsumer, Collector], tuple[StreamConsumer, Collector]
+]:
+    """A queue of ``partitions`` streams and two consumers of it ("one", "two"; 1.5 s leases),
+    each with the collector of what it was handed; neither started."""
+    names = QueueNames(redis_url[1], partitions)
+    seal = QueueSeal(MasterKey(KEY))
+    first, second = Collector(), Collector()
+    one = StreamConsumer(client, names, seal, first, name="one", lease_seconds=1.5)
+    two = StreamConsumer(client, names, seal, second, name="two", lease_seconds=1.5)
+    return names, UpdateQueue(client, names, seal), (one, first), (two, second)
+
+
 @pytest.fixture
 async def redis_client(redis_url: tuple[str, str]) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(redis_url[0])
@@ -118,12 +133,7 @@ async def test_the_queue_keeps_one_copy_per_update_sealed_and_in_chat_order(
 async def test_workers_share_the_streams_and_a_dead_workers_updates_are_taken_over(
     redis_url: tuple[str, str], redis_client: aioredis.Redis
 ) -> None:
-    names = QueueNames(redis_url[1], 8)
-    seal = QueueSeal(MasterKey(KEY))
-    queue = UpdateQueue(redis_client, names, seal)
-    first, second = Collector(), Collector()
-    one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
-    two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
+    names, queue, (one, first), (two, second) = two_workers(redis_client, redis_url, 8)
     await one.start()
     await two.start()
     try:
@@ -151,12 +161,7 @@ async def test_a_lease_loop_that_raises_fences_the_worker_before_its_lease_runs_
     """Renewal breaks with an unexpected error (not Redis being down): the worker stops
     handing updates over before its leases can run out, so the worker that takes the
     partitions over is the only one to see what arrives next; /healthz would say so."""
-    names = QueueNames(redis_url[1], 4)
-    seal = QueueSeal(MasterKey(KEY))
-    queue = UpdateQueue(redis_client, names, seal)
-    first, second = Collector(), Collector()
-    one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
-    two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
+    names, queue, (one, first), (two, second) = two_workers(redis_client, redis_url, 4)
     await one.start()
     try:
         await queue.accept([update(1, 3001, "before")])
@@ -191,12 +196,7 @@ async def test_a_worker_that_lost_its_lease_mid_update_sends_and_acknowledges_no
     partition from Redis); "two" takes the partition over with a newer token and the update
     with it. When "one" wakes up and goes on with the update, its send and its acknowledgement
     are refused; only "two"'s count."""
-    names = QueueNames(redis_url[1], 2)
-    seal = QueueSeal(MasterKey(KEY))
-    queue = UpdateQueue(redis_client, names, seal)
-    first, second = Collector(), Collector()
-    one = StreamConsumer(redis_client, names, seal, first, name="one", lease_seconds=1.5)
-    two = StreamConsumer(redis_client, names, seal, second, name="two", lease_seconds=1.5)
+    names, queue, (one, first), (two, second) = two_workers(redis_client, redis_url, 2)
 
     await one.start()
     try:
