@@ -332,12 +332,13 @@ class BotRuntime:
         await check_key(self.redis, self.settings.redis_prefix, self.store.master)
         bot = self.application.bot
         names = QueueNames(self.settings.redis_prefix, self.settings.queue_partitions)
-        await self._hand_over_inbox(UpdateQueue(self.redis, names, QueueSeal(self.store.master)))
+        seal = QueueSeal(self.store.master)
+        await self._hand_over_inbox(UpdateQueue(self.redis, names, seal))
         queue = self.application.update_queue
         self.consumer = StreamConsumer(
             self.redis,
             names,
-            QueueSeal(self.store.master),
+            seal,
             lambda data: queue.put_nowait(Update.de_json(data, bot)),
             name=name,
             lease_seconds=self.settings.worker_lease_seconds,
