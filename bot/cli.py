@@ -106,10 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eval_grounding.add_argument(
         "--checker",
-        choices=("offline", "llm"),
-        default="offline",
-        help="offline: the bot's alignment check; llm: the model judges each sentence "
-        "(the model server with LLM_BASE_URL, else the local model)",
+        choices=("learned", "offline", "llm"),
+        default="learned",
+        help="learned: the bot's check (alignment rules and the trained head); offline: the "
+        "rules alone; llm: the model judges each sentence (the model server with "
+        "LLM_BASE_URL, else the local model)",
+    )
+    eval_grounding.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="learned: judge each domain with a head trained on the other domains of --data",
+    )
+    eval_grounding.add_argument(
+        "--save-head", help="learned: train a head on all of --data and write it here (JSON)"
     )
     eval_grounding.add_argument("--limit", type=int, help="only the first N rows")
     eval_grounding.add_argument("--json", action="store_true", help="print a JSON report")

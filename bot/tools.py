@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -353,15 +354,26 @@ async def run_eval_grounding(settings: Settings, args: argparse.Namespace) -> st
     from services.evaluation.faithfulness import evaluate_checker, load_faithfulness_examples
     from services.evaluation.progress import progress
     from services.grounding.checkers import AlignmentChecker, ConsistencyChecker, LLMJudge
+    from services.grounding.learned import shipped_head
 
     examples = load_faithfulness_examples(Path(args.data), args.limit)
-    checker: ConsistencyChecker = AlignmentChecker()
-    if args.checker == "llm":
-        from bot.factories import build_engine
+    if args.cross_validate or args.save_head:
+        if args.checker != "learned":
+            raise CondensaError("--cross-validate and --save-head train the learned checker")
+        report = await asyncio.to_thread(_train_grounding, examples, args)
+    else:
+        checker: ConsistencyChecker = AlignmentChecker()
+        if args.checker == "learned":
+            head = shipped_head()
+            if head is None:
+                raise CondensaError("the learned consistency head is missing or damaged")
+            checker = AlignmentChecker(head=head, name="learned")
+        elif args.checker == "llm":
+            from bot.factories import build_engine
 
-        checker = LLMJudge(build_engine(settings))
-    shown = progress(examples, f"eval grounding {checker.name}", "row")
-    report = await asyncio.to_thread(evaluate_checker, checker, shown, len(examples))
+            checker = LLMJudge(build_engine(settings))
+        shown = progress(examples, f"eval grounding {checker.name}", "row")
+        report = await asyncio.to_thread(evaluate_checker, checker, shown, len(examples))
     if args.json:
         return json.dumps(report)
     scores = report["balanced_accuracy"]
@@ -378,6 +390,27 @@ async def run_eval_grounding(settings: Settings, args: argparse.Namespace) -> st
         f"seconds per example: {report['seconds_per_example']:.4f}",
     ]
     return "\n".join(lines)
+
+
+def _train_grounding(examples: list[Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Cross-validate (and with ``--save-head`` train and save) the learned consistency head."""
+    from services.evaluation import consistency_head
+    from services.evaluation.progress import progress
+
+    started = time.perf_counter()
+    described = consistency_head.describe(progress(examples, "eval grounding features", "row"))
+    # What a judgement costs is describing the summary; fitting is training's.
+    per_example = {
+        "seconds_per_example": round((time.perf_counter() - started) / len(examples), 4)
+    }
+    try:
+        report = consistency_head.cross_validate(described) | per_example
+        if args.save_head:
+            consistency_head.train(described, Path(args.data).name).save(Path(args.save_head))
+            report["saved"] = args.save_head
+    except ValueError as error:
+        raise CondensaError(str(error)) from error
+    return report
 
 
 async def run_eval_digest(settings: Settings, args: argparse.Namespace) -> str:

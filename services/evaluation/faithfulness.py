@@ -125,16 +125,27 @@ def evaluate_checker(
         seen.append(example)
         verdicts.append(checker.consistent(example.document, example.summary))
     elapsed = time.perf_counter() - started
-    scores = by_domain(seen, verdicts)
-    low, high = document_interval(seen, verdicts)
-    flagged_right = [not c for e, c in zip(seen, verdicts, strict=True) if e.label == 0]
-    kept_right = [c for e, c in zip(seen, verdicts, strict=True) if e.label == 1]
+    return verdict_report(checker.name, seen, verdicts, elapsed / max(1, len(seen)), total)
+
+
+def verdict_report(
+    name: str,
+    examples: Sequence[FaithfulnessExample],
+    verdicts: Sequence[bool],
+    seconds_per_example: float,
+    total: int | None = None,
+) -> dict[str, Any]:
+    """Balanced accuracy per domain and overall, its interval and the recall of each class."""
+    scores = by_domain(examples, verdicts)
+    low, high = document_interval(examples, verdicts)
+    flagged_right = [not c for e, c in zip(examples, verdicts, strict=True) if e.label == 0]
+    kept_right = [c for e, c in zip(examples, verdicts, strict=True) if e.label == 1]
     return {
-        "checker": checker.name,
-        "examples": total,
+        "checker": name,
+        "examples": len(examples) if total is None else total,
         "balanced_accuracy": {k: round(v, 2) for k, v in scores.items()},
         "overall_interval": [round(low, 2), round(high, 2)],
         "recall_inconsistent": round(100 * sum(flagged_right) / max(1, len(flagged_right)), 2),
         "recall_consistent": round(100 * sum(kept_right) / max(1, len(kept_right)), 2),
-        "seconds_per_example": round(elapsed / max(1, len(seen)), 4),
+        "seconds_per_example": round(seconds_per_example, 4),
     }

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from services.text.lexicon import normalize_terms
 from services.text.splitting import tokenize_words
+
+if TYPE_CHECKING:
+    from services.grounding.learned import ConsistencyHead
 
 MAX_SOURCES = 2
 """Supporting source sentences cited per written sentence."""
@@ -47,17 +51,20 @@ class GroundedSentence:
         text: the sentence.
         sources: indices of the supporting source sentences, best first (may be empty).
         unsupported: numbers, names or (when most content is new) content words absent from
-            the source; empty means supported.
+            the source.
+        doubted: the learned check doubts the summary, and this sentence most.
     """
 
     text: str
     sources: list[int] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    doubted: bool = False
 
     @property
     def supported(self) -> bool:
-        """Whether every detail was found in the source."""
-        return not self.unsupported
+        """Whether every detail was found in the source and the learned check did not doubt
+        it."""
+        return not self.unsupported and not self.doubted
 
 
 def known_words(text: str) -> set[str]:
@@ -82,6 +89,11 @@ def novel_details(sentence: str, known: set[str]) -> list[str]:
     return found
 
 
+def lexical_alignment(terms: set[str], source_terms: Sequence[set[str]]) -> np.ndarray:
+    """The share of ``terms`` each source sentence's terms hold."""
+    return np.array([len(terms & st) / len(terms) if terms else 0.0 for st in source_terms])
+
+
 def ground(
     written: Sequence[str],
     source: Sequence[str],
@@ -89,8 +101,12 @@ def ground(
     embed: Callable[[list[str]], np.ndarray] | None = None,
     max_sources: int = MAX_SOURCES,
     min_alignment: float = MIN_ALIGNMENT,
+    head: ConsistencyHead | None = None,
 ) -> list[GroundedSentence]:
     """Align each written sentence with ``source`` sentences and list what is unsupported.
+
+    With a learned ``head`` (for its languages), a summary the head doubts and no rule flagged
+    gets its most doubtful sentence marked as well.
 
     Args:
         written: the model's sentences.
@@ -99,6 +115,7 @@ def ground(
         embed: unit-length sentence embeddings, when an encoder is at hand.
         max_sources: supporting sentences cited per written sentence, at most.
         min_alignment: a source sentence aligned below this is not cited.
+        head: the learned consistency check, or None for the rules alone.
     """
     if not written:
         return []
@@ -112,7 +129,7 @@ def ground(
     grounded = []
     for index, sentence in enumerate(written):
         terms = set(normalize_terms(tokenize_words(sentence), language))
-        lexical = np.array([len(terms & st) / len(terms) if terms else 0.0 for st in source_terms])
+        lexical = lexical_alignment(terms, source_terms)
         score = lexical if semantic is None else 0.5 * lexical + 0.5 * semantic[index]
         order = [int(i) for i in np.argsort(-score, kind="stable")[:max_sources]]
         cited = [i for i in order if score[i] >= min_alignment]
@@ -121,6 +138,10 @@ def ground(
         if terms and len(missing) / len(terms) > 1 - MIN_CONTENT_COVERAGE:
             unsupported += [w for w in missing if w not in unsupported]
         grounded.append(GroundedSentence(sentence, cited, unsupported))
+    if head is not None and all(g.supported for g in grounded):
+        doubted = head.doubted_sentence(written, source, language)
+        if doubted is not None:
+            grounded[doubted] = replace(grounded[doubted], doubted=True)
     return grounded
 
 

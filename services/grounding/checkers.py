@@ -1,8 +1,10 @@
 """Checkers that say whether a summary is consistent with its document.
 
-- :class:`AlignmentChecker` (``offline``): what the bot does before a user sees a model-written
-  summary: the document split as the summary service splits it, each summary sentence grounded
+- :class:`AlignmentChecker` (``offline``): the alignment rules alone: the document split as the
+  summary service splits it, each summary sentence grounded
   (:func:`services.grounding.align.ground`); the summary is flagged when any sentence is.
+- The same with the learned head (``learned``; :mod:`services.grounding.learned`): what the
+  bot does before a user sees a model-written summary in a language the head was trained on.
 - :class:`LLMJudge` (``llm``): each summary sentence with its best-aligned source sentences,
   asked of the language model "is the sentence supported?", answered yes or no (greedy, two
   tokens at most; anything but a leading "yes" counts as no).
@@ -19,6 +21,7 @@ import numpy as np
 
 from services.core.types import Prompt
 from services.grounding.align import ground
+from services.grounding.learned import ConsistencyHead
 from services.text.sentences import split_source
 from services.text.splitting import clean_text, split_sentences
 
@@ -57,13 +60,16 @@ class AlignmentChecker:
 
     embed: Callable[[str], Callable[[list[str]], np.ndarray]] | None = None
     """The encoder for a language (as the summary service has it), or None for lexical only."""
+    head: ConsistencyHead | None = None
+    """The learned check, or None for the rules alone."""
     name: str = "offline"
 
     def consistent(self, document: str, summary: str, language: str = "") -> bool:
-        """No summary sentence has a detail or content the document lacks."""
+        """No summary sentence has a detail or content the document lacks (and the head, when
+        given, does not doubt the summary)."""
         lang, source, written = source_and_summary(document, summary, language)
         embed = self.embed(lang) if self.embed is not None else None
-        return all(g.supported for g in ground(written, source, lang, embed))
+        return all(g.supported for g in ground(written, source, lang, embed, head=self.head))
 
 
 @dataclass

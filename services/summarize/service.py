@@ -18,6 +18,7 @@ from services.core.errors import (
 from services.core.executor import ModelExecutor
 from services.core.types import Length, Summary, SummaryOptions
 from services.grounding.align import GroundingMode, ground
+from services.grounding.learned import ConsistencyHead
 from services.summarize.budget import pick_within_budget, word_budget
 from services.summarize.learned.features import is_conversation
 from services.summarize.prepared import PreparedText, SentenceRanker, prepare_text
@@ -116,6 +117,7 @@ class SummaryService:
         learned: LearnedSource | None = None,
         grounding: GroundingMode = GroundingMode.MARK,
         embedder: Callable[[str], Callable[[list[str]], Any]] | None = None,
+        consistency_head: ConsistencyHead | None = None,
     ) -> None:
         if not rankers:
             raise ValueError("at least one extractive ranker is required")
@@ -126,6 +128,7 @@ class SummaryService:
         self._learned = learned
         self._grounding = grounding
         self._embedder = embedder
+        self._head = consistency_head
         self._max_chars = max_chars
         self._fallback = default_method if default_method in rankers else next(iter(rankers))
         known = {**rankers, **self._generators}
@@ -246,7 +249,7 @@ class SummaryService:
                 embed = self._embedder(language)
             except ModelUnavailable as error:
                 logger.warning("grounding without embeddings: %s", error)
-        grounded = ground(written, prepared.sentences, language, embed)
+        grounded = ground(written, prepared.sentences, language, embed, head=self._head)
         kept = [g for g in grounded if g.supported or self._grounding != GroundingMode.DROP]
         quote_of: dict[int, int] = {}
         for g in kept:
@@ -285,6 +288,7 @@ def build_summary_service(
     Extractive methods always work offline; ``abstractive`` (a seq2seq backend) is listed when
     given and falls back to ``default_method``'s extractive summary when its model is missing.
     """
+    from services.grounding.learned import shipped_head
     from services.summarize.learned.ranker import AUTO, LearnedRanker, ShippedHeads
     from services.summarize.rankers.embedding import EmbeddingRanker
     from services.summarize.rankers.lead import LeadRanker
@@ -312,6 +316,7 @@ def build_summary_service(
         learned=learned,
         grounding=grounding,
         embedder=_encoder_for_language,
+        consistency_head=shipped_head() if grounding != GroundingMode.OFF else None,
     )
 
 
