@@ -56,6 +56,9 @@ ALLOWED_UPDATES = [
     Update.INLINE_QUERY,
     Update.GUEST_MESSAGE,
     Update.MY_CHAT_MEMBER,
+    # Reactions rank digests; Telegram sends them only when asked, and only to admins.
+    Update.MESSAGE_REACTION,
+    Update.MESSAGE_REACTION_COUNT,
 ]
 
 

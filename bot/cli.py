@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     eval_digest.add_argument("--limit", type=int, help="only the first N conversations")
     eval_digest.add_argument("--json", action="store_true", help="print a JSON report")
     eval_digest.add_argument("--predictions-out", help='write {"id","prediction"} JSONL here')
+    eval_digest.add_argument(
+        "--catchup",
+        action="store_true",
+        help="score catch-ups instead: a member chosen at random per conversation; how often "
+        "every reply to them is listed, and the length",
+    )
+    eval_digest.add_argument("--seed", type=int, default=0, help="--catchup: member choice")
     eval_grounding = eval_sub.add_parser(
         "grounding",
         help="balanced accuracy of a consistency checker on document/summary/label JSONL",

@@ -413,10 +413,24 @@ def _train_grounding(examples: list[Any], args: argparse.Namespace) -> dict[str,
     return report
 
 
+def catchup_report(data: str, found: dict[str, Any]) -> str:
+    """``eval digest --catchup`` as text."""
+    return "\n".join(
+        [
+            f"catch-ups on {data} ({found['conversations']} conversations, one member each "
+            f"chosen at random, seed {found['seed']})",
+            f"every reply to the member listed: {found['complete_share']:.1f} % "
+            f"({found['replies_to_member']} replies)",
+            f"length: {found['catchup_words_mean']:.1f} words on average, from "
+            f"{found['window_words_mean']:.1f} words by others since the member left",
+        ]
+    )
+
+
 async def run_eval_digest(settings: Settings, args: argparse.Namespace) -> str:
     from bot.factories import build_services
     from services.evaluation.data import load_conversation_examples
-    from services.evaluation.digests import evaluate_digests
+    from services.evaluation.digests import evaluate_catchups, evaluate_digests
     from services.evaluation.progress import progress
     from services.evaluation.rouge import summarize_scores
 
@@ -425,6 +439,10 @@ async def run_eval_digest(settings: Settings, args: argparse.Namespace) -> str:
     try:
         if services.digests is None:  # pragma: no cover - build_services always makes one
             raise CondensaError("digests are not available")
+        if args.catchup:
+            shown = progress(examples, "eval digest --catchup", "chat")
+            found = await evaluate_catchups(services.digests, shown, args.seed)
+            return json.dumps(found) if args.json else catchup_report(str(args.data), found)
         runs = await evaluate_digests(services.digests, progress(examples, "eval digest", "chat"))
     finally:
         services.close()

@@ -14,6 +14,7 @@ from telegram.ext import (
     CommandHandler,
     InlineQueryHandler,
     MessageHandler,
+    MessageReactionHandler,
     TypeHandler,
     filters,
 )
@@ -169,6 +170,13 @@ def _register_digests(
     )
     application.add_handler(
         MessageHandler(filters.ChatType.GROUPS & NEW & RECORDINGS, digest.record_recording),
+        group=1,
+    )
+    application.add_handler(MessageReactionHandler(digest.reaction), group=1)
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS & filters.StatusUpdate.PINNED_MESSAGE, digest.pinned
+        ),
         group=1,
     )
     return digest

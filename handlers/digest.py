@@ -166,6 +166,28 @@ class DigestHandlers:
             ]
         )
 
+    async def reaction(self, update: Update, context: CondensaContext) -> None:
+        """Count the reactions to a kept message: the anonymous totals Telegram sends, or one
+        member's change. Telegram sends either only to a bot that is an admin of the group.
+        Who reacted is never kept; a message that is not kept is not counted."""
+        if update.message_reaction_count is not None:
+            counted = update.message_reaction_count
+            total = sum(r.total_count for r in counted.reactions)
+            await self._archive.set_reactions(counted.chat.id, counted.message_id, total=total)
+        elif update.message_reaction is not None:
+            reacted = update.message_reaction
+            change = len(reacted.new_reaction) - len(reacted.old_reaction)
+            if change:
+                await self._archive.set_reactions(
+                    reacted.chat.id, reacted.message_id, change=change
+                )
+
+    async def pinned(self, update: Update, context: CondensaContext) -> None:
+        """Remember that a kept message was pinned."""
+        message = update.effective_message
+        if message is not None and message.pinned_message is not None:
+            await self._archive.mark_pinned(message.chat_id, message.pinned_message.message_id)
+
     async def record_recording(self, update: Update, context: CondensaContext) -> None:
         """Keep the transcript of a voice note (audio, video note) in a group with digests
         on, like a text message: sealed, in digests, deleted by /forget. A note that cannot be
@@ -187,17 +209,18 @@ class DigestHandlers:
             await self._keep(message, "🎙 " + " ".join(transcript.text.split()))
 
     async def digest_on(self, update: Update, context: CondensaContext) -> None:
-        """Admins: start keeping this group's messages; explain privacy mode if it hides them."""
+        """Admins: start keeping this group's messages; explain privacy mode if it hides them,
+        and that reactions reach a bot only when it is an admin."""
         found = await self._group_context(update, context, admins_only=True)
         if found is None:
             return
         message, chat, _, language = found
         await self._archive.set_digest_enabled(chat.id, True)
         text = t("digest_enabled", language, days=self._deps.limits.digest_retention_days)
-        if not context.bot.can_read_all_group_messages and not await is_chat_admin(
-            context.bot, chat.id, context.bot.id
-        ):
-            text += "\n\n" + t("digest_privacy", language)
+        if not await is_chat_admin(context.bot, chat.id, context.bot.id):
+            if not context.bot.can_read_all_group_messages:
+                text += "\n\n" + t("digest_privacy", language)
+            text += "\n\n" + t("digest_reactions", language)
         await message.reply_text(text, do_quote=True)
 
     async def digest_off(self, update: Update, context: CondensaContext) -> None:

@@ -26,6 +26,9 @@ from playground.parser import BotAPIError, parse_html, utf16_len
 from playground.state import Fault, RecordedCall
 from playground.users import SimulatedUsers
 
+ONLY_WHEN_ASKED = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+"""Update kinds Telegram sends only to a bot that names them in ``allowed_updates``."""
+
 MAX_TEXT_LENGTH = 4096
 
 MAX_CAPTION_LENGTH = 1024
@@ -312,8 +315,21 @@ class BotAPIEmulator(SimulatedUsers):
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed) if allowed else None
+        if allowed is not None:  # as Telegram: remembered until a call names others
+            self.allowed_updates = list(allowed)
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        # Updates the bot did not ask for are never sent: some kinds only when named.
+        wanted = set(self.allowed_updates) if self.allowed_updates else None
+        self._updates = [
+            u
+            for u in self._updates
+            if (kind := next(k for k in u if k != "update_id")) in (wanted or {kind})
+            and (wanted is not None or kind not in ONLY_WHEN_ASKED)
+        ]
         self.polling_started.set()
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._changed:

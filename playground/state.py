@@ -87,6 +87,8 @@ class EmulatorState:
         """Every text a message draft showed, by (chat, draft id)."""
         self.member_status: dict[tuple[int, int], str] = {}
         self.webhook: dict[str, Any] = {}
+        self.allowed_updates: list[str] = []
+        """The update kinds the bot last asked for (empty: Telegram's default set)."""
         self.faults: list[Fault] = []
         self.strict = True
         """Refuse every call that does not conform to the Bot API (``playground.conformance``)."""

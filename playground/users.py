@@ -245,6 +245,58 @@ class SimulatedUsers(EmulatorState):
         await self.push_update("guest_message", message)
         return query_id
 
+    async def react(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        message_id: int,
+        emoji: str = "👍",
+        *,
+        remove: bool = False,
+    ) -> None:
+        """A member adds (or takes back) a reaction to a message: ``message_reaction``."""
+        reaction = [{"type": "emoji", "emoji": emoji}]
+        await self.push_update(
+            "message_reaction",
+            {
+                "chat": chat,
+                "message_id": message_id,
+                "user": user,
+                "date": int(time.time()),
+                "old_reaction": reaction if remove else [],
+                "new_reaction": [] if remove else reaction,
+            },
+        )
+
+    async def count_reactions(
+        self, chat: dict[str, Any], message_id: int, counts: dict[str, int]
+    ) -> None:
+        """Telegram reports a message's anonymous reaction totals: ``message_reaction_count``."""
+        await self.push_update(
+            "message_reaction_count",
+            {
+                "chat": chat,
+                "message_id": message_id,
+                "date": int(time.time()),
+                "reactions": [
+                    {"type": {"type": "emoji", "emoji": emoji}, "total_count": total}
+                    for emoji, total in counts.items()
+                ],
+            },
+        )
+
+    async def pin(self, chat: dict[str, Any], user: dict[str, Any], message_id: int) -> None:
+        """A member pins a message: the service message with ``pinned_message``."""
+        pinned = self.messages.get((chat["id"], message_id))
+        if pinned is None:
+            raise KeyError(f"no message {message_id} in chat {chat['id']}")
+        message = self._base_message(chat, user, None, None)
+        message["pinned_message"] = {
+            k: v for k, v in self._public(pinned).items() if k != "reply_to_message"
+        }
+        self.messages[(chat["id"], message["message_id"])] = message
+        await self.push_update("message", message)
+
     async def press_button(
         self, chat: dict[str, Any], user: dict[str, Any], message_id: int, data: str
     ) -> str:

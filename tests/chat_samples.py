@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 PEOPLE = ("Ana", "Bob", "Carla")
 
@@ -37,3 +38,20 @@ def two_topic_chat(count: int = 60) -> list[tuple[str, str]]:
     garden, chess = itertools.cycle(GARDEN), itertools.cycle(CHESS)
     people = itertools.cycle(PEOPLE)
     return [(next(people), next(garden) if i % 2 == 0 else next(chess)) for i in range(count)]
+
+
+ALLOTMENT = (
+    "The tomato seedlings need watering every morning before work.",
+    "Someone left the greenhouse door open and the basil froze overnight.",
+    "We should order compost for the raised beds before the spring sale ends.",
+    "The new rain barrel collects enough water for the whole herb corner.",
+    "Slugs ate half of the lettuce, so beer traps go out tonight.",
+    "The allotment committee meets on Sunday to assign the empty plots.",
+)
+"""Garden lines that never repeat (a digest that leaves one out leaves out a whole point)."""
+
+
+def alternating(first: Sequence[str], second: Sequence[str]) -> list[tuple[str, str]]:
+    """Lines of ``first`` and ``second`` taken in turn, said by Ana, Bob and Carla in turn."""
+    lines = [text for pair in zip(first, second, strict=False) for text in pair]
+    return [(("Ana", "Bob", "Carla")[n % 3], text) for n, text in enumerate(lines)]

@@ -25,7 +25,7 @@ from services.summarize.learned.ranker import LearnedRanker, ShippedHeads
 from services.summarize.service import build_summary_service
 from services.text.lexicon import keyword_stop_words, stemmer
 from services.text.splitting import tokenize_words
-from tests.chat_samples import two_topic_chat
+from tests.chat_samples import ALLOTMENT, alternating, two_topic_chat
 
 CHATTER = ("hi all!", "ok thanks", "lol", "yes", "good morning everyone")
 TRAMS = (
@@ -298,3 +298,45 @@ def test_eval_digest_scores_the_narrative_beside_both_baselines(tmp_path: Path) 
     assert [p["id"] for p in predictions] == ["c0", "c1", "c2"]
     assert all(p["prediction"] for p in predictions)
     assert np.isfinite(report["systems"]["narrative"]["rougeLsum"]["mean"])
+
+
+def test_reactions_replies_and_pins_move_a_message_up_the_digest(digests: DigestService) -> None:
+    """The same conversation twice: a message the digest leaves out is in it once the group
+    reacted to it; a reply tree and a pin lift a message as well."""
+    from dataclasses import replace
+
+    from services.digest.narrative import signal_strength
+
+    messages = chat([*alternating(TRAMS, ALLOTMENT), ("Bob", "ok thanks")])
+    quoted = {s.sources[0].message_id for s in digests.digest_sync(messages).narrative()}
+    left_out = [m for m in messages if m.message_id not in quoted and m.text not in CHATTER]
+    assert left_out, "the digest quotes every substantial message: nothing to lift"
+    for signals in ({"reactions": 12}, {"pinned": True, "reactions": 6}):
+        lifted = [replace(m, **signals) if m is left_out[0] else m for m in messages]  # type: ignore[arg-type]
+        chosen = {s.sources[0].message_id for s in digests.digest_sync(lifted).narrative()}
+        assert left_out[0].message_id in chosen, signals
+
+    tree = chat([("Ana", "Root question?"), ("Bob", "a"), ("Carla", "b"), ("Ana", "c")])
+    tree = [tree[0], replace(tree[1], reply_to=1), replace(tree[2], reply_to=2), tree[3]]
+    strength = signal_strength(tree)
+    assert strength[0] == pytest.approx(np.log1p(2)) and strength[1] == pytest.approx(np.log1p(1))
+    assert strength[2] == 0 and strength[3] == 0
+
+
+async def test_eval_catchup_lists_every_reply_to_a_random_member(digests: DigestService) -> None:
+    """``condensa eval digest --catchup``: each conversation as a group where every turn
+    answers the one before, a member chosen at random; the catch-up lists every reply to them
+    and is shorter than what the others wrote."""
+    import random
+
+    from services.evaluation.data import ConversationExample
+    from services.evaluation.digests import as_member_chat, evaluate_catchups
+
+    examples = [ConversationExample(str(n), two_topic_chat(14 + n), "", "en") for n in range(6)]
+    messages, member, left = as_member_chat(examples[0], random.Random(3))
+    assert messages[left].user_id == member.user_id and left < len(messages) - 1
+    assert all(m.reply_to == m.message_id - 1 for m in messages[1:]), "three people take turns"
+    report = await evaluate_catchups(digests, examples, seed=3)
+    assert report["conversations"] == 6 and report["replies_to_member"] >= 6
+    assert report["complete_share"] == 100.0
+    assert 0 < report["catchup_words_mean"] < report["window_words_mean"]

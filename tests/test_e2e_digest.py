@@ -24,7 +24,7 @@ from services.digest.service import DigestService
 from services.keywords.extractor import KeyBERTExtractor
 from services.storage.sqlite import SQLiteStore
 from services.summarize.service import build_summary_service
-from tests.chat_samples import two_topic_chat
+from tests.chat_samples import ALLOTMENT, alternating, two_topic_chat
 from tests.conftest import BotFactory
 
 GROUP_ID = -1009876543210
@@ -134,6 +134,7 @@ async def test_digest_names_both_topics_links_quotes_and_sends_a_word_cloud(
     runtime = await make_bot(services=digest_services())
     reply = await command(emulator, group, "Ana", "/digest_on")
     assert "Digests are on" in reply["text"] and "privacy" not in reply["text"]
+    assert "reactions" not in reply["text"], "an admin bot sees reactions: nothing to explain"
     sent = await post_conversation(emulator, runtime, group)
 
     text, entities, photo = await ask_digest(emulator, group)
@@ -224,6 +225,7 @@ async def test_only_admins_switch_digests_and_privacy_mode_is_explained(
     emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "member")
     reply = await command(emulator, group, "Ana", "/digest_on")
     assert "privacy mode" in reply["text"]
+    assert "reactions only if I am an admin" in reply["text"]
     # With privacy mode on, ordinary messages never reach the bot.
     await emulator.send_text(group, user(emulator, "Bob"), "Nobody can read this one.")
     reply = await command(emulator, group, "Bob", "/digest 10")
@@ -499,3 +501,49 @@ async def test_ask_in_private_searches_the_conversation_just_forwarded(
         )
     )[0]
     assert reply["text"] == "I found nothing about that in the conversation you forwarded."
+
+
+async def test_reactions_and_a_pin_bring_a_left_out_message_into_the_digest(
+    emulator: BotAPIEmulator, make_bot: BotFactory, group: dict[str, Any]
+) -> None:
+    """Members' reactions (``message_reaction``, which the bot must ask for), Telegram's
+    anonymous totals (``message_reaction_count``) and a pin reach the stored message, and the
+    next digest quotes the message the first one left out."""
+    from tests.test_digest_narrative import TRAMS
+
+    runtime = await make_bot(services=digest_services())
+    await command(emulator, group, "Ana", "/digest_on")
+    sent = [
+        await emulator.send_text(group, user(emulator, name), text)
+        for name, text in alternating(TRAMS, ALLOTMENT)
+    ]
+    store = store_of(runtime)
+
+    async def stored() -> bool:
+        return len(await store.messages(GROUP_ID)) == len(sent)
+
+    await eventually(stored)
+    text, entities, _ = await ask_digest(emulator, group, "/digest 100")
+    quoted = {int(LINK_RE.match(e["url"]).group(1)) for e in entities if e["type"] == "text_link"}  # type: ignore[union-attr]
+    chosen = next(m for m in sent if m["message_id"] not in quoted)
+
+    for name in ("Ana", "Bob", "Carla"):
+        await emulator.react(group, user(emulator, name), chosen["message_id"], "🔥")
+    await emulator.react(group, user(emulator, "Bob"), chosen["message_id"], "🔥", remove=True)
+
+    async def counted(total: int, pinned: bool = False) -> bool:
+        rows = {m.message_id: m for m in await store.messages(GROUP_ID)}
+        row = rows[chosen["message_id"]]
+        return row.reactions == total and row.pinned == pinned
+
+    await eventually(lambda: counted(2))
+    await emulator.count_reactions(group, chosen["message_id"], {"🔥": 7, "👍": 2})
+    await eventually(lambda: counted(9))
+    await emulator.pin(group, user(emulator, "Ana"), chosen["message_id"])
+    await eventually(lambda: counted(9, pinned=True))
+    assert "message_reaction" in emulator.allowed_updates
+
+    text, entities, _ = await ask_digest(emulator, group, "/digest 100")
+    quoted = {int(LINK_RE.match(e["url"]).group(1)) for e in entities if e["type"] == "text_link"}  # type: ignore[union-attr]
+    assert chosen["message_id"] in quoted, text
+    assert chosen["text"][:40] in text

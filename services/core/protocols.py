@@ -238,6 +238,17 @@ class MessageArchive(Protocol):
         in forum thread ``thread_id``."""
         ...
 
+    async def set_reactions(
+        self, chat_id: int, message_id: int, total: int | None = None, change: int = 0
+    ) -> bool:
+        """Set a kept message's reaction count to ``total`` (anonymous counts) or move it by
+        ``change`` (one member's reactions); False when the message is not kept."""
+        ...
+
+    async def mark_pinned(self, chat_id: int, message_id: int) -> bool:
+        """Remember that a kept message was pinned; False when it is not kept."""
+        ...
+
     async def set_catchup_auto(self, chat_id: int, user_id: int, enabled: bool, now: int) -> None:
         """Opt a member in to (or out of) the automatic catch-up."""
         ...

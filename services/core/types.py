@@ -208,6 +208,10 @@ class ChatMessage:
     """The message it replies to (0 when none)."""
     reply_to_user: int = 0
     """The author of the message it replies to (0 when none or unknown)."""
+    reactions: int = 0
+    """How many reactions it has (0 when the bot cannot see them: it must be an admin)."""
+    pinned: bool = False
+    """Whether it was pinned while kept."""
 
 
 @dataclass(frozen=True)

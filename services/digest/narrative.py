@@ -39,6 +39,14 @@ MIN_CONTENT_WORDS = 3
 MAX_UNIT_WORDS = 60
 """A longer "sentence" (a pasted article, a wall of text) is not a line a digest can quote."""
 MAX_PER_TOPIC = 3
+SIGNAL_WEIGHT = 1.0
+"""How far the group's own signals lift a message: this many standard deviations of the
+scores per unit of ``log1p(reactions) + log1p(replies below it) + pinned·log1p(3)``. Two
+reactions lift a message by about one standard deviation, ten by two and a half: a message
+most of a small group reacted to is in the digest. A pin counts as three reactions. No public
+conversation set carries reactions or reply trees, so this is set by design, not fitted."""
+PIN_WORTH = 3
+"""Reactions a pin counts as."""
 MAX_SCORED = 200
 """Units the learned scorer reads at most (the most substantial ones) in a long window."""
 WRITER_CONTEXT = 40
@@ -135,6 +143,7 @@ def build_narrative(
     if not units.prepared.sentences:
         return Narrative([], [[] for _ in topics], people)
     scores = _scores(units, scorer)
+    scores = scores + signal_lift(messages, units.owners, scores)
     words = units.prepared.words
     allowed = units.informative if any(units.informative) else [True] * len(words)
     total_words = sum(len(tokenize_words(m.text)) for m in messages)
@@ -187,6 +196,39 @@ def build_narrative(
             logger.warning("digest narrative quoted instead of written: %s", error)
     quoted = [[_quoted(units, i, messages) for i in block] for block in blocks]
     return Narrative(quoted[0], quoted[1:], people)
+
+
+def signal_strength(messages: Sequence[ChatMessage]) -> np.ndarray:
+    """What the group made of each message: ``log1p`` of its reactions, of the replies below
+    it in the window (the whole reply tree, not only direct replies) and of a pin."""
+    index_of = {m.message_id: i for i, m in enumerate(messages)}
+    below = [0] * len(messages)
+    for message in messages:
+        seen: set[int] = set()
+        parent = index_of.get(message.reply_to) if message.reply_to else None
+        while parent is not None and parent not in seen:  # every ancestor counts the reply
+            seen.add(parent)
+            below[parent] += 1
+            up = messages[parent].reply_to
+            parent = index_of.get(up) if up else None
+    return np.array(
+        [
+            np.log1p(max(0, m.reactions)) + np.log1p(below[i]) + m.pinned * np.log1p(PIN_WORTH)
+            for i, m in enumerate(messages)
+        ],
+        dtype=np.float64,
+    )
+
+
+def signal_lift(
+    messages: Sequence[ChatMessage], owners: Sequence[int], scores: np.ndarray
+) -> np.ndarray:
+    """How much each unit's score rises for its message's signals (zero without any)."""
+    strength = signal_strength(messages)
+    if not len(owners) or not strength.any():
+        return np.zeros(len(owners))
+    spread = float(np.std(scores)) or 1.0
+    return np.asarray(SIGNAL_WEIGHT * spread * strength[list(owners)])
 
 
 def _scores(units: Units, scorer: Scorer | None) -> np.ndarray:

@@ -163,10 +163,22 @@ class ArchiveStore(StoreBase):
                     thread,
                     replied,
                     replied_by,
+                    reactions,
+                    bool(pinned),
                 )
-                for _, message_id, user_id, author, date, text, thread, replied, replied_by in (
-                    reversed(rows)
-                )
+                for (
+                    _,
+                    message_id,
+                    user_id,
+                    author,
+                    date,
+                    text,
+                    thread,
+                    replied,
+                    replied_by,
+                    reactions,
+                    pinned,
+                ) in reversed(rows)
             ]
 
         # 10,000 rows take ~0.1 s to open: off the event loop, so other chats are not held up.
@@ -186,7 +198,7 @@ class ArchiveStore(StoreBase):
     ) -> tuple[list[Row], GroupCipher | None]:
         query = (
             "SELECT chat_id, message_id, user_id, author, date, text, thread_id, reply_to,"
-            " reply_to_user FROM group_messages WHERE chat_id = ?"
+            " reply_to_user, reactions, pinned FROM group_messages WHERE chat_id = ?"
         )
         parameters: list[int] = [chat_id]
         for clause, value in (
@@ -207,6 +219,43 @@ class ArchiveStore(StoreBase):
         if not rows:
             return [], None
         return rows, await self._cipher(tx, chat_id, create=False)
+
+    # ------------------------------------------------------------------ signals
+
+    @transaction
+    async def set_reactions(
+        self, tx: Tx, chat_id: int, message_id: int, total: int | None = None, change: int = 0
+    ) -> bool:
+        """Set a kept message's reaction count to ``total`` (anonymous counts) or move it by
+        ``change`` (one member's reactions); False when the message is not kept."""
+        if total is not None:
+            done = await tx.execute(
+                "UPDATE group_messages SET reactions = ? WHERE chat_id = ? AND message_id = ?",
+                max(0, total),
+                chat_id,
+                message_id,
+            )
+        else:
+            done = await tx.execute(
+                "UPDATE group_messages SET reactions ="
+                " CASE WHEN reactions + ? < 0 THEN 0 ELSE reactions + ? END"
+                " WHERE chat_id = ? AND message_id = ?",
+                change,
+                change,
+                chat_id,
+                message_id,
+            )
+        return done > 0
+
+    @transaction
+    async def mark_pinned(self, tx: Tx, chat_id: int, message_id: int) -> bool:
+        """Remember that a kept message was pinned; False when it is not kept."""
+        done = await tx.execute(
+            "UPDATE group_messages SET pinned = 1 WHERE chat_id = ? AND message_id = ?",
+            chat_id,
+            message_id,
+        )
+        return done > 0
 
     # ------------------------------------------------------------------ catch-up
 

@@ -155,6 +155,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (chat_id, user_id)
     );
     """,
+    # What the group made of a kept message: how many reactions it has (counts only, never
+    # who reacted) and whether it was pinned. Both rank it in digests and catch-ups.
+    """
+    ALTER TABLE group_messages ADD COLUMN reactions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE group_messages ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 _POSTGRES_SPELLING = (
