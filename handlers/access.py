@@ -203,7 +203,8 @@ class AccessGate:
         user, chat = message.from_user, message.chat
         group = chat.type in GROUP_TYPES
         if not admin:
-            exceeded = await self._exceeded(day, user.id, chat.id if group else None, message)
+            llm = command_of(message) in LLM_COMMANDS
+            exceeded = await self._exceeded(day, user.id, chat.id if group else None, llm)
             if exceeded:
                 await self._ledger.add_usage(
                     day, "user", user.id, Usage(refused=1), once_key=f"{update.update_id}:refused"
@@ -221,15 +222,31 @@ class AccessGate:
             await self._ledger.add_usage(day, "chat", chat.id, counted, once_key=once)
         context.request_started = time.monotonic()
 
-    async def _exceeded(
-        self, day: str, user_id: int, group_id: int | None, message: Message
-    ) -> str:
+    async def charge_elsewhere(self, user: User, update_id: int, size: int) -> str:
+        """Count a request made outside a chat the bot is in (inline and guest mode) against
+        the user's own quotas: the message key of the quota it would exceed (refused and
+        counted as refused), or empty (counted once per update). Nothing is counted for the
+        chat it came from."""
+        if self._policy.is_admin(user):
+            return ""
+        day = utc_day(self._clock())
+        exceeded = await self._exceeded(day, user.id, None, llm=False)
+        if exceeded:
+            once = f"{update_id}:refused"
+            await self._ledger.add_usage(day, "user", user.id, Usage(refused=1), once_key=once)
+            return exceeded
+        counted = Usage(requests=1, chars=size)
+        await self._ledger.add_usage(
+            day, "user", user.id, counted, once_key=f"{update_id}:request"
+        )
+        return ""
+
+    async def _exceeded(self, day: str, user_id: int, group_id: int | None, llm: bool) -> str:
         """The message key of the first quota this request would exceed, or empty."""
         quotas = self._policy.quotas
         used = await self._ledger.usage(day, "user", user_id)
         own = await self._ledger.quota_override(user_id)
         requests = quotas.user_requests if own is None else own
-        llm = command_of(message) in LLM_COMMANDS
         checks = [
             (requests, used.requests, "quota_requests"),
             (quotas.user_chars, used.chars, "quota_chars"),
@@ -361,6 +378,14 @@ def _valid_subject(subject: str) -> bool:
     if subject.startswith("@"):
         return 5 <= len(subject) <= 33 and subject[1:].replace("_", "").isalnum()
     return subject.lstrip("-").isdigit()
+
+
+async def quota_elsewhere(deps: HandlerDeps, user: User, update_id: int, size: int) -> str:
+    """:meth:`AccessGate.charge_elsewhere` for inline and guest mode ("" without a ledger)."""
+    if deps.ledger is None:
+        return ""
+    gate = AccessGate(deps.access, deps.ledger, 0, deps.clock)
+    return await gate.charge_elsewhere(user, update_id, size)
 
 
 async def allowed_in_private(deps: HandlerDeps, user: User) -> bool:

@@ -8,7 +8,8 @@ The bot gets a ``guest_message`` (with the message it replies to) and answers on
 Nothing is stored from the chat: the update skips the inbox (``bot.delivery.inbox``), no other
 handler sees it (it ends the update here, so no archive, no chat preferences, no usage row for
 that chat), and what is sent is not recorded. The user's own settings (their private chat
-with the bot) and the operator's access rules apply, as for inline mode.
+with the bot), the operator's access rules and the user's own daily quotas apply, as for
+inline mode.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.access import allowed_in_private
+from handlers.access import allowed_in_private, quota_elsewhere, until_midnight
 from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.errors import error_sentence
 from handlers.i18n import pick_language, t
-from handlers.inputs import resolve_input
+from handlers.inputs import message_text, resolve_input
 from handlers.render import document_heading, escape, render_keywords, render_summary
 from services.core.errors import CondensaError
 from services.core.types import ChatPreferences, SummaryOptions
@@ -63,7 +64,7 @@ class GuestHandlers:
         if message is None:
             return
         try:
-            await self._answer(message, context)
+            await self._answer(message, update.update_id, context)
         except Exception:  # noqa: BLE001 - raised on, later handlers would see the message
             logger.exception("a guest query failed")
             user = message.from_user
@@ -78,7 +79,7 @@ class GuestHandlers:
                 )
         raise ApplicationHandlerStop
 
-    async def _answer(self, message: Message, context: CondensaContext) -> None:
+    async def _answer(self, message: Message, update_id: int, context: CondensaContext) -> None:
         query_id = message.guest_query_id
         user = message.from_user
         if not query_id or user is None:
@@ -91,6 +92,13 @@ class GuestHandlers:
             return
         keywords, rest = guest_request(message.text or message.caption or "")
         title = t("inline_keywords" if keywords else "inline_summary", language)
+        replied = message.reply_to_message
+        size = len(rest) + (len(message_text(replied)) if replied is not None else 0)
+        exceeded = await quota_elsewhere(self._deps, user, update_id, size)
+        if exceeded:
+            text = escape(t(exceeded, language, wait=until_midnight(self._deps.clock())))
+            await self._send(context, query_id, "q", title, text)
+            return
         try:
             page = await self._page(message, context, keywords, rest, language, preferences)
         except CondensaError as error:

@@ -4,7 +4,9 @@ An inline query carries at most 256 characters, so a link is the common case: th
 fetched with the same rules as links sent to the bot (no private addresses, size and time
 caps). Answers are kept for an hour by the query's hash, so the same link asked again (by
 anyone) is answered from memory; Telegram caches them too (``cache_time``). Work that would
-run past Telegram's inline deadline is given up and answered with nothing.
+run past Telegram's inline deadline is given up and answered with nothing. A query that makes
+the bot work counts against the user's own daily quotas; over one, the results' button says
+when it resets.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 
-from handlers.access import allowed_in_private
+from handlers.access import allowed_in_private, quota_elsewhere, until_midnight
 from handlers.chat_context import CondensaContext
 from handlers.deps import HandlerDeps
 from handlers.i18n import pick_language, t
@@ -63,6 +65,15 @@ class InlineHandlers:
         key = hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()
         results = self._answers.get(key)
         if results is None:
+            # Only work done counts: an answer from memory costs the user nothing.
+            exceeded = await quota_elsewhere(self._deps, user, update.update_id, len(text))
+            if exceeded:
+                wait = until_midnight(self._deps.clock())
+                button = InlineQueryResultsButton(
+                    t("inline_quota", language, wait=wait), start_parameter="quota"
+                )
+                await query.answer([], cache_time=5, is_personal=True, button=button)
+                return
             try:
                 results = await asyncio.wait_for(
                     self._results(text, language, key), INLINE_SECONDS

@@ -196,3 +196,51 @@ async def test_a_denied_member_is_ignored_but_the_group_keeps_the_bot(
     assert texts(emulator, GROUP) == [] and not emulator.calls_to("leaveChat")
     await emulator.send_text(group, friend, "/summary " + ENGLISH_ARTICLE)
     assert (await settle(emulator, GROUP, 1))[-1].startswith("LexRank ·")
+
+
+async def test_inline_and_guest_requests_count_against_the_users_own_quota(
+    emulator: BotAPIEmulator, make_bot: BotFactory
+) -> None:
+    """Work asked for outside the bot's chats counts for the user (and nothing for the chat it
+    came from); past the quota, inline results say when it resets and a guest answer too."""
+    from services.keywords.extractor import KeyBERTExtractor
+
+    clock = Clock(dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.UTC))
+    executor = ModelExecutor(1, 8)
+    with_keywords = Services(
+        summarizer=build_summary_service(executor, max_chars=100_000, default_method="lexrank"),
+        keywords=KeyBERTExtractor(executor),
+        executor=executor,
+    )
+    runtime = await make_bot(with_keywords, clock=clock, quota_user_requests=2)
+    store = store_of(runtime)
+    user = emulator.add_user(FRIEND, "Ana", "en")
+    query_id = await emulator.send_inline_query(user, ENGLISH_ARTICLE[:250], chat_type="group")
+    assert (await emulator.wait_until(lambda: emulator.inline_answers.get(query_id)))["shown"]
+    query_id = await emulator.send_inline_query(user, ENGLISH_ARTICLE[:250], chat_type="group")
+    await emulator.wait_until(lambda: emulator.inline_answers.get(query_id))  # from memory
+
+    elsewhere = emulator.group_chat(GROUP, "Neighbours")
+    emulator.set_member_status(GROUP, emulator.bot_user["id"], "left")
+    article = await emulator.send_text(
+        elsewhere, emulator.add_user(3000, "Bo", "en"), ENGLISH_ARTICLE
+    )
+    guest = await emulator.send_guest_message(elsewhere, user, "@CondensaBot", reply_to=article)
+    assert (
+        "LexRank" in (await emulator.wait_until(lambda: emulator.guest_answers.get(guest)))["text"]
+    )
+    used = await store.usage("2026-11-30", "user", FRIEND)
+    assert used.requests == 2 and used.chars >= len(ENGLISH_ARTICLE)
+    assert (await store.usage("2026-11-30", "chat", GROUP)).requests == 0
+
+    guest = await emulator.send_guest_message(
+        elsewhere, user, "@CondensaBot keywords", reply_to=article
+    )
+    answer = await emulator.wait_until(lambda: emulator.guest_answers.get(guest))
+    assert answer["text"] == (
+        "You have used all of today's requests. The quota resets at 00:00 UTC, in 2 h 0 min."
+    )
+    query_id = await emulator.send_inline_query(user, "https://example.org/new", chat_type="group")
+    refused = await emulator.wait_until(lambda: emulator.inline_answers.get(query_id))
+    assert refused["shown"] == [] and refused["button"]["text"].startswith("Today's quota")
+    assert (await store.usage("2026-11-30", "user", FRIEND)).refused == 2
