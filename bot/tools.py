@@ -429,6 +429,7 @@ def catchup_report(data: str, found: dict[str, Any]) -> str:
 
 async def run_eval_digest(settings: Settings, args: argparse.Namespace) -> str:
     from bot.factories import build_services
+    from services.digest.catchup import catch_up
     from services.evaluation.data import load_conversation_examples
     from services.evaluation.digests import evaluate_catchups, evaluate_digests
     from services.evaluation.progress import progress
@@ -441,7 +442,7 @@ async def run_eval_digest(settings: Settings, args: argparse.Namespace) -> str:
             raise CondensaError("digests are not available")
         if args.catchup:
             shown = progress(examples, "eval digest --catchup", "chat")
-            found = await evaluate_catchups(services.digests, shown, args.seed)
+            found = await evaluate_catchups(services.digests, shown, catch_up, args.seed)
             return json.dumps(found) if args.json else catchup_report(str(args.data), found)
         runs = await evaluate_digests(services.digests, progress(examples, "eval digest", "chat"))
     finally:

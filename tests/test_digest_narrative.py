@@ -329,6 +329,7 @@ async def test_eval_catchup_lists_every_reply_to_a_random_member(digests: Digest
     and is shorter than what the others wrote."""
     import random
 
+    from services.digest.catchup import catch_up
     from services.evaluation.data import ConversationExample
     from services.evaluation.digests import as_member_chat, evaluate_catchups
 
@@ -336,7 +337,7 @@ async def test_eval_catchup_lists_every_reply_to_a_random_member(digests: Digest
     messages, member, left = as_member_chat(examples[0], random.Random(3))
     assert messages[left].user_id == member.user_id and left < len(messages) - 1
     assert all(m.reply_to == m.message_id - 1 for m in messages[1:]), "three people take turns"
-    report = await evaluate_catchups(digests, examples, seed=3)
+    report = await evaluate_catchups(digests, examples, catch_up, seed=3)
     assert report["conversations"] == 6 and report["replies_to_member"] >= 6
     assert report["complete_share"] == 100.0
     assert 0 < report["catchup_words_mean"] < report["window_words_mean"]

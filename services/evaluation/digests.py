@@ -7,17 +7,25 @@ And the catch-up: whether a member's catch-up lists every reply to them, and its
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, Protocol
 
 from services.core.errors import CondensaError
 from services.core.protocols import DigestMaker
-from services.core.types import ChatMessage, Member
+from services.core.types import CatchUp, ChatMessage, Member
 from services.evaluation.data import ConversationExample
 from services.evaluation.rouge import EvaluationRun, make_scorer, score_pair
 from services.text.language import detect_language
 
 SYSTEMS = ("narrative", "lead-3", "longest-3")
+
+
+class CatchUpMaker(Protocol):
+    """:func:`services.digest.catchup.catch_up`."""
+
+    def __call__(
+        self, window: list[ChatMessage], member: Member, digests: DigestMaker, *, language: str
+    ) -> Awaitable[CatchUp]: ...
 
 
 def as_chat(example: ConversationExample) -> list[ChatMessage]:
@@ -109,16 +117,19 @@ def as_member_chat(
 
 
 async def evaluate_catchups(
-    maker: DigestMaker, examples: Iterable[ConversationExample], seed: int = 0
+    maker: DigestMaker,
+    examples: Iterable[ConversationExample],
+    catch_up: CatchUpMaker,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """How often a member's catch-up holds every reply to them, and how long it is.
 
     Each conversation gets a member chosen at random and the point they left (after one of
     their messages); the catch-up covers what came after. A reply to the member is a turn of
-    someone else right after one of theirs.
+    someone else right after one of theirs. ``catch_up`` is
+    :func:`services.digest.catchup.catch_up` (passed in: evaluation does not import the
+    digest package, which imports the summarizer, which imports evaluation).
     """
-    from services.digest.catchup import catch_up
-
     rng = random.Random(seed)
     complete = total = expected_total = 0
     catchup_words: list[int] = []
