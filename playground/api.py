@@ -560,7 +560,25 @@ class BotAPIEmulator(SimulatedUsers):
             "entities": entities,
             "inline_message_id": inline_message_id,
         }
+        # Telegram posts the answer into the chat, as a reply to the mention.
+        asked = self.guest_queries[query_id]
+        chat = asked["chat"]
+        posted: dict[str, Any] = {
+            "message_id": self._next_message_id(chat["id"]),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot_user,
+            "via_bot": self.bot_user,
+            "reply_to_message": {
+                k: v for k, v in self._public(asked).items() if k != "reply_to_message"
+            },
+            "text": text,
+        }
+        if entities:
+            posted["entities"] = entities
+        self.messages[(chat["id"], posted["message_id"])] = posted
         await self._notify("guest_answer", {"id": query_id})
+        await self._notify("chat_message", posted)
         return {"inline_message_id": inline_message_id}
 
     async def _api_setwebhook(self, params: dict[str, Any]) -> bool:

@@ -78,6 +78,8 @@ class SimulatedUsers(EmulatorState):
         self.messages[(chat["id"], message["message_id"])] = message
         if self.bot_sees(chat, message):
             await self.push_update("message", message)
+        else:  # the chat's people see it all the same
+            await self._notify("chat_message", message)
         return message
 
     async def edit_text(self, chat: dict[str, Any], message_id: int, text: str) -> dict[str, Any]:
@@ -219,6 +221,21 @@ class SimulatedUsers(EmulatorState):
         self.inline_queries[query_id] = inline
         await self.push_update("inline_query", inline)
         return query_id
+
+    async def choose_inline_result(
+        self, chat: dict[str, Any], user: dict[str, Any], query_id: str, result_id: str
+    ) -> dict[str, Any]:
+        """The user picks one of the bot's inline results: it is posted into ``chat`` as their
+        message "via @bot" (the bot is not sent it: the playground's chats would loop)."""
+        shown = next(r for r in self.inline_answers[query_id]["shown"] if r["id"] == result_id)
+        message = self._base_message(chat, user, None, None)
+        message["text"] = shown["text"]
+        if shown.get("entities"):
+            message["entities"] = shown["entities"]
+        message["via_bot"] = self.bot_user
+        self.messages[(chat["id"], message["message_id"])] = message
+        await self._notify("chat_message", message)
+        return message
 
     async def send_guest_message(
         self,

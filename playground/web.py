@@ -25,6 +25,9 @@ from playground.api import BotAPIEmulator
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 GROUP_ID = -1001234567890
+ELSEWHERE_ID = -1001234567891
+"""A group Condensa is not in: what guest mode (``@bot`` as a reply) is for."""
+INLINE_WAIT_SECONDS = 15.0
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 
 
@@ -63,6 +66,10 @@ class Playground:
         emulator.set_member_status(GROUP_ID, 1002, "administrator")
         # The bot is an admin of the group, so privacy mode lets it read every message.
         emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "administrator")
+        self.elsewhere = emulator.group_chat(ELSEWHERE_ID, "Neighbours (no bot)", supergroup=True)
+        for member in self.members:
+            emulator.set_member_status(ELSEWHERE_ID, member["id"], "member")
+        emulator.set_member_status(ELSEWHERE_ID, emulator.bot_user["id"], "left")
         emulator.add_listener(self._on_event)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -73,6 +80,10 @@ class Playground:
         outgoing: dict[str, Any] | None = None
         if event == "update" and "message" in payload:
             outgoing = {"type": "message", "message": self._public(payload["message"])}
+        elif event == "update" and "guest_message" in payload:
+            outgoing = {"type": "message", "message": self._public(payload["guest_message"])}
+        elif event == "chat_message":  # seen by the chat's people, not sent to the bot
+            outgoing = {"type": "message", "message": self._public(payload)}
         elif event == "update" and "edited_message" in payload:
             outgoing = {"type": "message", "message": self._public(payload["edited_message"])}
         elif event == "call":
@@ -113,6 +124,8 @@ class Playground:
         app.router.add_post("/api/send", self._send_text)
         app.router.add_post("/api/upload", self._upload)
         app.router.add_post("/api/press", self._press)
+        app.router.add_post("/api/inline", self._inline)
+        app.router.add_post("/api/inline/choose", self._inline_choose)
         app.router.add_get("/api/file/{file_id}", self._file)
         app.router.add_get("/ws", self._websocket)
         return app
@@ -138,7 +151,7 @@ class Playground:
         return web.FileResponse(STATIC / "index.html")
 
     async def _state(self, request: web.Request) -> web.Response:
-        chats = [self.private, self.group]
+        chats = [self.private, self.group, self.elsewhere]
         messages = {
             str(chat["id"]): [
                 self._public(m)
@@ -154,6 +167,7 @@ class Playground:
                 "me": self.me,
                 "members": self.members,
                 "chats": chats,
+                "elsewhere": ELSEWHERE_ID,
                 "messages": messages,
                 "samples": samples,
             }
@@ -187,9 +201,45 @@ class Playground:
                 "is_bot": False,
                 "first_name": str(data.get("forward_from") or "A news site"),
             }
+        reply_to = self._reply_target(chat, data)
+        mention = f"@{self.emulator.bot_user['username']}".lower()
+        if chat["id"] == ELSEWHERE_ID and text.lower().startswith(mention):
+            # Guest mode: the bot is summoned into a chat it is not in.
+            query_id = await self.emulator.send_guest_message(chat, user, text, reply_to=reply_to)
+            return web.json_response(self._public(self.emulator.guest_queries[query_id]))
         message = await self.emulator.send_text(
-            chat, user, text, reply_to=self._reply_target(chat, data), forward_from=forward
+            chat, user, text, reply_to=reply_to, forward_from=forward
         )
+        return web.json_response(self._public(message))
+
+    async def _inline(self, request: web.Request) -> web.Response:
+        """``@bot <query>`` typed in a chat: the bot's inline results, once it answered."""
+        data = await request.json()
+        chat, user = self._chat_and_user(data)
+        query = str(data.get("query", "")).strip()
+        if not query:
+            raise web.HTTPBadRequest(text="empty query")
+        chat_type = "sender" if chat["type"] == "private" else chat["type"]
+        query_id = await self.emulator.send_inline_query(user, query, chat_type)
+        try:
+            answer = await self.emulator.wait_until(
+                lambda: self.emulator.inline_answers.get(query_id), timeout=INLINE_WAIT_SECONDS
+            )
+        except TimeoutError:
+            return web.json_response({"query_id": query_id, "results": []})
+        results = [
+            {"id": r["id"], "title": r["title"], "text": r["text"]} for r in answer["shown"]
+        ]
+        return web.json_response({"query_id": query_id, "results": results})
+
+    async def _inline_choose(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        chat, user = self._chat_and_user(data)
+        query_id, result_id = str(data.get("query_id", "")), str(data.get("result_id", ""))
+        answer = self.emulator.inline_answers.get(query_id)
+        if answer is None or not any(r["id"] == result_id for r in answer["shown"]):
+            raise web.HTTPBadRequest(text="no such inline result")
+        message = await self.emulator.choose_inline_result(chat, user, query_id, result_id)
         return web.json_response(self._public(message))
 
     async def _upload(self, request: web.Request) -> web.Response:

@@ -200,3 +200,39 @@ async def test_group_digest_shows_the_word_cloud(page: Any) -> None:
     assert await photo.evaluate("image => image.complete && image.naturalWidth") == 800
     await digest.scroll_into_view_if_needed()
     await shoot(page, "digest.png")
+
+
+async def test_guest_mode_and_inline_results_in_the_playground(page: Any) -> None:
+    """In a group the bot is not in, a reply "@bot" gets the summary posted into that chat;
+    "@bot <text>" typed anywhere offers inline results, and the one picked is posted "via"."""
+    await page.get_by_role("button", name="Neighbours (no bot)").click()
+    await page.locator("#chat-hint", has_text="Condensa is not in this chat").wait_for()
+    await page.select_option("#speaker", label="Bob")
+    article = (
+        "The city council approved a plan to expand the tram network on Monday. The plan adds "
+        "three tram lines and doubles the number of night buses. It will cost 450 million euros "
+        "over six years. Local businesses welcomed the tram lines but criticised a new parking "
+        "tax. Construction of the first line will start in the spring."
+    )
+    await page.fill("#text", article)
+    await page.click("#send")
+    posted = page.locator(".bubble", has_text="expand the tram network")
+    await posted.wait_for(timeout=5_000)
+    await posted.locator(".reply-button").click()
+    bot = await page.evaluate("fetch('/api/state').then(r => r.json()).then(s => s.bot.username)")
+    await page.select_option("#speaker", label="Carla")
+    await page.fill("#text", f"@{bot}")
+    await page.click("#send")
+    answer = page.locator(".bubble", has_text=f"via @{bot}").filter(has_text="LexRank")
+    await answer.wait_for(timeout=30_000)
+    assert "tram" in (await answer.inner_text()).lower()
+
+    await page.locator("#text").press_sequentially(f"@{bot} {article[:200]}")
+    result = page.locator(".inline-result", has_text="Key phrases")
+    await result.wait_for(timeout=30_000)
+    assert await page.locator(".inline-result", has_text="Summary").count() == 1
+    await result.click()
+    chosen = page.locator(".bubble.mine", has_text=f"via @{bot}")
+    await chosen.wait_for(timeout=5_000)
+    assert "1." in await chosen.inner_text()
+    assert await page.locator("#inline-results").is_hidden()

@@ -3,7 +3,7 @@
 "use strict";
 
 const state = { bot: null, me: null, members: [], chats: [], messages: {}, samples: {},
-                current: null, speaker: null, replyTo: null };
+                elsewhere: null, current: null, speaker: null, replyTo: null };
 const $ = (id) => document.getElementById(id);
 
 const ENTITY_TAGS = { bold: "b", italic: "i", underline: "u", strikethrough: "s", code: "code",
@@ -69,6 +69,10 @@ function renderChats() {
   const group = state.current.type !== "private";
   $("speaker-box").hidden = !group;
   $("chat-title").textContent = chatName(state.current);
+  const mention = "@" + state.bot.username;
+  $("chat-hint").textContent = state.current.id === state.elsewhere
+    ? `Condensa is not in this chat: reply to a message with ${mention} (or ${mention} keywords) to summon it.`
+    : `Type ${mention} and a link or a short text for inline results.`;
 }
 
 function selectChat(chatId) {
@@ -91,6 +95,12 @@ function messageBubble(message) {
     author.className = "author";
     author.textContent = message.from.first_name;
     bubble.append(author);
+  }
+  if (message.via_bot) {
+    const via = document.createElement("div");
+    via.className = "via";
+    via.textContent = "via @" + message.via_bot.username;
+    bubble.append(via);
   }
   if (message.forward_origin) {
     const label = document.createElement("div");
@@ -240,6 +250,58 @@ async function sendText(text, forwarded) {
   clearReply();
 }
 
+// Inline mode: "@bot <query>" in the composer asks the bot for results, as Telegram does
+// while you type; picking one posts it into the chat "via @bot".
+let inlineTimer = null;
+let inlineAsked = "";
+function inlineQuery() {
+  const text = $("text").value;
+  const match = text.match(new RegExp("^@" + state.bot.username + "\\s+(\\S[\\s\\S]{2,})$", "i"));
+  clearTimeout(inlineTimer);
+  if (!match) { hideInline(); return; }
+  inlineTimer = setTimeout(() => askInline(match[1].trim()), 600);
+}
+
+function hideInline() {
+  inlineAsked = "";
+  $("inline-results").hidden = true;
+  $("inline-results").replaceChildren();
+}
+
+async function askInline(query) {
+  if (query === inlineAsked) return;
+  inlineAsked = query;
+  const box = $("inline-results");
+  box.replaceChildren(document.createTextNode("Asking Condensa…"));
+  box.hidden = false;
+  const chat = state.current, speaker = state.speaker;
+  const response = await fetch("/api/inline", { method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ chat_id: chat.id, user_id: speaker.id, query }) });
+  if (inlineAsked !== query) return;  // the text changed meanwhile
+  if (!response.ok) { hideInline(); toast(await response.text()); return; }
+  const answer = await response.json();
+  box.replaceChildren();
+  if (answer.results.length === 0) box.append(document.createTextNode("No results"));
+  for (const result of answer.results) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "inline-result";
+    const title = document.createElement("b");
+    title.textContent = result.title;
+    const preview = document.createElement("span");
+    preview.textContent = result.text.slice(0, 90);
+    button.append(title, preview);
+    button.addEventListener("click", async () => {
+      hideInline();
+      $("text").value = "";
+      await post("/api/inline/choose", { chat_id: chat.id, user_id: speaker.id,
+                                         query_id: answer.query_id, result_id: result.id });
+    });
+    box.append(button);
+  }
+}
+
 async function press(messageId, data) {
   await post("/api/press", { chat_id: state.current.id, user_id: state.speaker.id,
                              message_id: messageId, data });
@@ -359,8 +421,10 @@ async function main() {
     const text = $("text").value;
     if (!text.trim()) return;
     $("text").value = "";
+    hideInline();
     await sendText(text, $("forwarded").checked);
   });
+  $("text").addEventListener("input", inlineQuery);
   $("text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
