@@ -56,8 +56,21 @@ async def test_a_member_gets_what_concerns_them_first_in_private(
     emulator.set_member_status(GROUP_ID, emulator.bot_user["id"], "administrator")
     ana = emulator.add_user(201, "Ana", "en", username="ana_h")
     bob, carla = emulator.add_user(202, "Bob", "en"), emulator.add_user(203, "Carla", "en")
+    dan = emulator.add_user(204, "Dan", "en")
     await runtime.store.set_digest_enabled(GROUP_ID, True)
+    opted = await emulator.send_text(group, dan, "/optout")
+    await emulator.wait_until(
+        lambda: any(
+            m.get("reply_to_message", {}).get("message_id") == opted["message_id"]
+            for m in emulator.bot_messages(GROUP_ID)
+        )
+    )
     asked = await emulator.send_text(group, ana, "Can someone check the projector before Monday?")
+    # Dan opted out: his answer and his mention of her are never kept, so never quoted.
+    await emulator.send_text(
+        group, dan, "The projector cable was replaced on Friday.", reply_to=asked
+    )
+    await emulator.send_text(group, dan, "@ana_h the storage key hangs behind the door.")
     replied = await emulator.send_text(
         group, bob, "Sure, I can look at the projector after lunch.", reply_to=asked
     )
@@ -121,6 +134,7 @@ async def test_a_member_gets_what_concerns_them_first_in_private(
         decided["message_id"],
     ]
     assert asked["message_id"] not in ids  # her own message is not news to her
+    assert "cable" not in text and "behind the door" not in text and "Dan" not in text
     assert any(e["type"] == "expandable_blockquote" for e in catchup["entities"])
 
     # Now that she started the bot, /catchup in the group answers in private.
