@@ -121,7 +121,10 @@ class CatchUpHandlers:
         ):
             return
         language = pick_language(None, user.language_code)
-        pages = await self._pages(context.bot, chat, user, DigestWindow(since=previous), language)
+        # Times are whole seconds and the window is "after": a reply in the very second she
+        # last wrote belongs to it (her own messages are never listed).
+        window = DigestWindow(since=previous - 1)
+        pages = await self._pages(context.bot, chat, user, window, language)
         if not await self._send_privately(context.bot, user, pages):
             logger.info("no automatic catch-up for a member who has not started the bot")
 

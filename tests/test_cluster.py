@@ -896,3 +896,75 @@ async def test_the_first_worker_hands_the_single_process_inbox_over_to_the_queue
         assert await store.inbox_pending() == []
     finally:
         await store.close()
+
+
+async def test_an_automatic_catchup_is_sent_once_when_its_worker_stalls_mid_send(
+    emulator: BotAPIEmulator, cluster: Any, redis_url: tuple[str, str]
+) -> None:
+    """Two workers; a member who asked for ``/catchup auto`` comes back. The worker sending
+    her catch-up is stopped in the middle of the send (before it can acknowledge the update);
+    the other takes the group's stream over and handles the update again: she still gets one
+    catch-up."""
+    extra = {"CATCHUP_AFTER_HOURS": "0.002", "DIGEST_RETENTION_DAYS": "1"}  # 7.2 s away
+    workers = [cluster("worker", f"worker{i}", **extra) for i in range(2)]
+    for worker in workers:
+        await worker.ready("owns partitions")
+    cluster("ingress", "ingress", **extra)
+    await asyncio.wait_for(emulator.polling_started.wait(), 60)
+    group_id = -1009000000777
+    group = emulator.group_chat(group_id, "Allotments")
+    ana, bob = emulator.add_user(61, "Ana", "en"), emulator.add_user(62, "Bob", "en")
+    emulator.set_member_status(group_id, ana["id"], "creator")
+    emulator.set_member_status(group_id, emulator.bot_user["id"], "administrator")
+    private = emulator.private_chat(ana)
+
+    async def answered(chat: dict[str, Any], sent: dict[str, Any]) -> None:
+        await emulator.wait_until(
+            lambda: any(
+                m.get("reply_to_message", {}).get("message_id") == sent["message_id"]
+                for m in emulator.bot_messages(chat["id"])
+            ),
+            timeout=60,
+        )
+
+    await emulator.send_text(private, ana, "/start")
+    await emulator.wait_until(lambda: emulator.bot_messages(private["id"]), timeout=60)
+    await answered(group, await emulator.send_text(group, ana, "/digest_on"))
+    await answered(group, await emulator.send_text(group, ana, "/catchup auto"))
+    asked = await emulator.send_text(group, ana, "Who waters the beans while I am away?")
+    await emulator.send_text(group, bob, "I will water the beans every evening.", reply_to=asked)
+    away_until = time.monotonic() + 8.0
+    await drained(emulator, redis_url)
+
+    owner = next(w for w in workers if group_id % 8 in owned_partitions(w.text()))
+    stopped: list[Process] = []
+
+    def stall_the_sender(event: str, payload: dict[str, Any]) -> None:
+        params = payload.get("params") or {}
+        if (
+            event == "call"
+            and payload.get("method") == "sendMessage"
+            and str(params.get("chat_id")) == str(private["id"])
+            and "Catch-up" in str(params.get("text"))
+            and not stopped
+        ):
+            owner.process.send_signal(signal.SIGSTOP)
+            stopped.append(owner)
+
+    emulator.add_listener(stall_the_sender)
+    # She is away for longer than the setting: what is awaited is the clock itself.
+    await asyncio.sleep(max(0.0, away_until - time.monotonic()))
+    await emulator.send_text(group, ana, "Back from holidays!")
+    await emulator.wait_until(lambda: stopped, timeout=60)
+    other = next(w for w in workers if w is not owner)
+    try:
+        await emulator.wait_until(
+            lambda: group_id % 8 in owned_partitions(other.text()), timeout=60
+        )
+        await drained(emulator, redis_url)
+    finally:
+        owner.process.send_signal(signal.SIGCONT)
+    catchups = [m for m in emulator.bot_messages(private["id"]) if "Catch-up" in m["text"]]
+    assert len(catchups) == 1, [m["text"][:60] for m in catchups]
+    assert "water the beans every evening" in catchups[0]["text"]
+    assert "taking over 1 unfinished updates" in other.text(), "the update was handled again"
