@@ -4,7 +4,10 @@ answered exactly once, and each chat's answers come in the order asked.
 Everything as deployed, as separate processes on this machine: the Bot API emulator (here),
 ``python -m bot ingress``, N × ``python -m bot worker``, a private ``redis-server`` with the
 production persistence (AOF, ``appendfsync always``) and a throwaway PostgreSQL database. C
-private chats send numbered ``/summary`` requests at random moments for S seconds while a
+private chats send numbered requests at random moments for S seconds — ``/summary`` commands
+and forwarded articles (answered by the forward batch), some edited afterwards (an edit is not
+a new request) — and a group with digests on chats beside them: one member opted out, some
+messages edited, a daily digest scheduled inside the run when it is long enough. Meanwhile a
 seeded schedule injects, one every few seconds:
 
 - ``kill``: kill -9 a worker (and start a new one, as an orchestrator would);
@@ -16,17 +19,21 @@ seeded schedule injects, one every few seconds:
 - ``storm``: the next sends are answered 429 with ``retry_after``.
 
 After the traffic, the run waits until every request is answered (or a deadline passes), then
-checks, from the emulator's record of the chats: each request has exactly one answer (one bot
-message replying to it, edited to its final text), none is missing, none came twice, and in
-each chat the answers are in the order of the requests. The emulator refuses any Bot API call
-that does not conform (a broken call would fail the check as a missing answer).
+checks, from the emulator's record of the chats and from the database: each request has
+exactly one answer (one bot message replying to it, edited to its final text), none is
+missing, none came twice, and in each chat the answers are in the order of the requests; the
+group's kept messages are exactly those of the members who did not opt out (none of the
+opted-out member's); the scheduled digest was posted once. The emulator refuses any Bot API
+call that does not conform (a broken call would fail the check as a missing answer). It
+reports the faults injected per kind, the requests, the violations and the answer latency
+(request to final text, p50 / p95).
 
     .venv/bin/python bench/chaos.py [--seed 1] [--chats 200] [--seconds 300 | --minutes 5]
         [--workers 3]
-        [--faults kill,stall,redis,postgres,duplicate,storm] [--every 6]
+        [--faults kill,stall,redis,postgres,duplicate,storm] [--every 6] [--json]
 
-Prints a JSON report; exits 1 when the checker finds a violation. ``tests/test_chaos.py`` runs
-a short seeded schedule of it.
+Prints a table (``--json``: the whole report); exits 1 when the checker finds a violation.
+``tests/test_chaos.py`` runs a short seeded schedule of it.
 """
 
 from __future__ import annotations
@@ -34,14 +41,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import random
 import shutil
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +74,19 @@ from playground.api import BotAPIEmulator  # noqa: E402
 FAULTS = ("kill", "stall", "redis", "postgres", "duplicate", "storm")
 PREFIX = "chaos"
 LEASE_SECONDS = 2.0
+FORWARD_GAP = 3.0
+"""Seconds after a forward before the chat's next request (FORWARD_BATCH_SECONDS is 1)."""
+GROUP_ID = -1009000000001
+GROUP_MESSAGES = 30
+GROUP_LINES = (
+    "{name} here: the tram strike on Monday moves our meeting online.",
+    "Has anyone finished the novel for Thursday's book club?",
+    "{name} will bring the projector and the extension cable.",
+    "The library room is booked from six to eight on Thursday.",
+    "Remember the membership fee of 15 euros is due this week.",
+    "I think the second half of the novel drags, the ending saves it.",
+)
+NEWS_SITE = {"id": 777, "is_bot": False, "first_name": "A news site"}
 TEXT = (
     "The city council approved a plan to expand the tram network on Monday. The plan adds "
     "three lines and doubles the night buses. Council members said it would cut traffic and "
@@ -126,6 +149,12 @@ class Run:
     """(seconds since start, fault, detail)."""
     requests: dict[int, list[int]] = field(default_factory=dict)
     """chat id → message ids of its requests, in the order sent."""
+    sent_at: dict[tuple[int, int], float] = field(default_factory=dict)
+    """(chat id, request id) → when it was sent (monotonic)."""
+    kinds: Counter[str] = field(default_factory=Counter)
+    """Requests and other traffic by kind."""
+    group: dict[str, Any] = field(default_factory=dict)
+    """The group: its id, who opted out, how many messages each member sent, the schedule."""
 
 
 class Chaos:
@@ -210,17 +239,89 @@ class Chaos:
             user = self.emulator.add_user(900_000 + number, f"User {number}", "en")
             room = self.emulator.private_chat(user)
             moments = sorted(rng.uniform(0, seconds) for _ in range(requests_per_chat))
+            kinds = [rng.choice(("command", "command", "forward")) for _ in moments]
+            for k in range(1, len(moments)):
+                # A forward waits FORWARD_BATCH_SECONDS for more: the next request comes
+                # later, so that each forward is a batch (and a request) of its own.
+                if kinds[k - 1] == "forward":
+                    moments[k] = max(moments[k], moments[k - 1] + FORWARD_GAP)
             sent: list[int] = []
             self.run.requests[room["id"]] = sent
             start = time.monotonic()
-            for k, moment in enumerate(moments, start=1):
+            for k, (moment, kind) in enumerate(zip(moments, kinds, strict=True), start=1):
                 await asyncio.sleep(max(0.0, start + moment - time.monotonic()))
-                message = await self.emulator.send_text(
-                    room, user, f"/summary Request {k} of chat {number}. {TEXT}"
-                )
+                body = f"Request {k} of chat {number}. {TEXT}"
+                if kind == "forward":
+                    message = await self.emulator.send_text(
+                        room, user, body, forward_from=NEWS_SITE
+                    )
+                else:
+                    message = await self.emulator.send_text(room, user, f"/summary {body}")
+                self.run.sent_at[(room["id"], message["message_id"])] = time.monotonic()
+                self.run.kinds[kind] += 1
                 sent.append(message["message_id"])
+                if rng.random() < 0.3:  # corrected a moment later: not a new request
+                    await asyncio.sleep(rng.uniform(0.1, 1.0))
+                    await self.emulator.edit_text(room, message["message_id"], f"{body} (edited)")
+                    self.run.kinds["edit"] += 1
 
-        await asyncio.gather(*(chat(n) for n in range(chats)))
+        await asyncio.gather(*(chat(n) for n in range(chats)), self.group_traffic(rng, seconds))
+
+    async def group_traffic(self, rng: random.Random, seconds: float) -> None:
+        """A group with digests on: an admin turns them on (and schedules a daily digest
+        inside the run when it is long enough), a member opts out, everyone chats, some
+        messages are edited."""
+        group = self.emulator.group_chat(GROUP_ID, "Chaos club", supergroup=True)
+        admin = self.emulator.add_user(800_001, "Ana", "en")
+        members = [
+            self.emulator.add_user(800_000 + n, name, "en")
+            for n, name in ((2, "Bob"), (3, "Carla"), (4, "Dan"))
+        ]
+        self.emulator.set_member_status(GROUP_ID, admin["id"], "creator")
+        self.emulator.set_member_status(GROUP_ID, self.emulator.bot_user["id"], "administrator")
+        opted = members[-1]
+        self.run.group = {
+            "id": GROUP_ID,
+            "opted_out": opted["id"],
+            "sent": Counter(),
+            "schedule": "",
+        }
+        await self.answered_in_group(await self.emulator.send_text(group, admin, "/digest_on"))
+        await self.answered_in_group(await self.emulator.send_text(group, opted, "/optout"))
+        if seconds >= 150:
+            at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds / 2)
+            clock = f"{at:%H:%M}"
+            self.run.group["schedule"] = clock
+            self.run.group["schedule_at"] = (
+                time.monotonic()
+                + (at.replace(second=0, microsecond=0) - dt.datetime.now(dt.UTC)).total_seconds()
+            )
+            await self.answered_in_group(
+                await self.emulator.send_text(group, admin, f"/schedule {clock} UTC")
+            )
+        speakers = [admin, *members]
+        start = time.monotonic()
+        for moment in sorted(rng.uniform(0, seconds) for _ in range(GROUP_MESSAGES)):
+            await asyncio.sleep(max(0.0, start + moment - time.monotonic()))
+            speaker = rng.choice(speakers)
+            message = await self.emulator.send_text(
+                group, speaker, rng.choice(GROUP_LINES).format(name=speaker["first_name"])
+            )
+            self.run.group["sent"][speaker["id"]] += 1
+            self.run.kinds["group"] += 1
+            if rng.random() < 0.2:
+                await self.emulator.edit_text(group, message["message_id"], message["text"] + " !")
+                self.run.kinds["group edit"] += 1
+
+    async def answered_in_group(self, sent: dict[str, Any]) -> None:
+        """Wait (through any fault) for the bot's reply to a command in the group."""
+        await self.emulator.wait_until(
+            lambda: any(
+                m.get("reply_to_message", {}).get("message_id") == sent["message_id"]
+                for m in self.emulator.bot_messages(GROUP_ID)
+            ),
+            timeout=120,
+        )
 
     async def faults(
         self, rng: random.Random, kinds: list[str], every: float, until: float
@@ -261,6 +362,7 @@ def check(emulator: BotAPIEmulator, run: Run) -> dict[str, Any]:
         if firsts != sorted(firsts):
             out_of_order.append(chat_id)
     total = sum(len(r) for r in run.requests.values())
+    latencies = answer_latencies(emulator, run)
     broken = {c for c, *_ in missing + twice + unfinished} | set(out_of_order)
     timeline = {
         chat: [
@@ -278,8 +380,87 @@ def check(emulator: BotAPIEmulator, run: Run) -> dict[str, Any]:
         "answered_twice": twice[:20],
         "unfinished": unfinished[:20],
         "chats_out_of_order": out_of_order[:20],
+        "latency_s": {
+            "p50": round(statistics.median(latencies), 2) if latencies else None,
+            "p95": round(percentile(latencies, 95), 2) if latencies else None,
+        },
         "ok": not (missing or twice or unfinished or out_of_order),
     }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def answer_latencies(emulator: BotAPIEmulator, run: Run) -> list[float]:
+    """Seconds from each answered request to its answer's final text (the last send or edit
+    of the message that replies to it)."""
+    final_at: dict[tuple[int, int], float] = {}
+    for call in emulator.calls:
+        if call.ok and call.method in ("sendMessage", "editMessageText"):
+            chat = call.params.get("chat_id")
+            if call.method == "editMessageText" and call.params.get("message_id"):
+                final_at[(int(chat), int(call.params["message_id"]))] = call.at
+    latencies = []
+    for chat_id, requests in run.requests.items():
+        for answer in emulator.bot_messages(chat_id):
+            request = answer.get("reply_to_message", {}).get("message_id")
+            sent = run.sent_at.get((chat_id, request)) if request in requests else None
+            if sent is None:
+                continue
+            done = final_at.get((chat_id, answer["message_id"]))
+            if done is None:  # never edited: sent final; its send is the newest call to it
+                sends = [
+                    c.at
+                    for c in emulator.calls
+                    if c.ok
+                    and c.method == "sendMessage"
+                    and c.params.get("chat_id") in (chat_id, str(chat_id))
+                    and c.at >= sent
+                ]
+                done = min(sends) if sends else None
+            if done is not None:
+                latencies.append(done - sent)
+    return latencies
+
+
+async def check_group(
+    emulator: BotAPIEmulator, run: Run, dsn: str, ended: float
+) -> dict[str, Any]:
+    """The group's kept messages are those of the members who did not opt out, all of them and
+    none of the opted-out member's; a digest scheduled inside the run was posted once."""
+    group = run.group
+    if not group:
+        return {"ok": True}
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT user_id, count(*) FROM group_messages WHERE chat_id = $1 GROUP BY user_id",
+            group["id"],
+        )
+    finally:
+        await connection.close()
+    kept = {int(user): int(count) for user, count in rows}
+    expected = {u: n for u, n in group["sent"].items() if u != group["opted_out"]}
+    digests = [
+        m for m in emulator.bot_messages(group["id"]) if m.get("text", "").startswith("Digest ·")
+    ]
+    due = bool(group.get("schedule")) and group.get("schedule_at", 1e18) + 30 < ended
+    report = {
+        "kept_by_member": {str(u): kept.get(u, 0) for u in sorted(set(expected) | set(kept))},
+        "sent_by_member": {str(u): n for u, n in sorted(group["sent"].items())},
+        "opted_out": group["opted_out"],
+        "opted_out_kept": kept.get(group["opted_out"], 0),
+        "schedule": group.get("schedule", ""),
+        "scheduled_digests": len(digests),
+    }
+    report["ok"] = (
+        report["opted_out_kept"] == 0
+        and all(kept.get(u, 0) == n for u, n in expected.items())
+        and (len(digests) == 1 if due else len(digests) <= 1)
+    )
+    return report
 
 
 def answered(emulator: BotAPIEmulator, run: Run) -> bool:
@@ -363,6 +544,7 @@ async def chaos_run(
             await emulator.wait_until(lambda: answered(emulator, chaos.run), timeout=drain_seconds)
         drained = await queues_empty(redis.url, 8, drain_seconds)
         report = check(emulator, chaos.run)
+        group = await check_group(emulator, chaos.run, dsn, time.monotonic())
         report.update(
             seed=seed,
             chats=chats,
@@ -372,7 +554,9 @@ async def chaos_run(
             drained_in_s=round(time.monotonic() - traffic_done, 1),
             started_at=round(chaos.started, 3),
             queues_empty=drained,
-            ok=report["ok"] and drained,
+            group=group,
+            traffic=dict(chaos.run.kinds),
+            ok=report["ok"] and drained and group["ok"],
             discarded_effects=sum(
                 log.read_text(errors="replace").count("this effect is discarded")
                 for _, _, log in deployment.processes
@@ -400,6 +584,7 @@ def main() -> None:
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--every", type=float, default=6.0, help="seconds between faults")
     parser.add_argument("--logs", type=Path, help="copy the processes' logs here")
+    parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     args = parser.parse_args()
     kinds = [k for k in args.faults.split(",") if k]
     if args.minutes is not None:
@@ -416,8 +601,54 @@ def main() -> None:
             logs=args.logs,
         )
     )
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2) if args.json else table(report))
     sys.exit(0 if report["ok"] else 1)
+
+
+def table(report: dict[str, Any]) -> str:
+    """The run as a few lines: faults per kind, traffic, violations, latency."""
+    faults = Counter(kind for _, kind, _ in report["faults"])
+    violations = {
+        "missing": len(report["missing"]),
+        "answered twice": len(report["answered_twice"]),
+        "left as a placeholder": len(report["unfinished"]),
+        "chats out of order": len(report["chats_out_of_order"]),
+        "opted-out messages kept": report["group"].get("opted_out_kept", 0),
+        "group messages not kept": sum(
+            max(0, n - report["group"].get("kept_by_member", {}).get(u, 0))
+            for u, n in report["group"].get("sent_by_member", {}).items()
+            if int(u) != report["group"].get("opted_out", 0)
+        ),
+        "scheduled digests posted": (
+            f"{report['group'].get('scheduled_digests', 0)} (want 1)"
+            if report["group"].get("schedule")
+            else "none scheduled (a run of 150 s or more schedules one)"
+        ),
+        "queues not drained": 0 if report["queues_empty"] else 1,
+    }
+    lines = [
+        f"chaos run: seed {report['seed']}, {report['chats']} chats, {report['seconds']:.0f} s, "
+        f"{report['workers']} workers",
+        "",
+        "| fault | injected |",
+        "|---|---:|",
+        *(f"| {kind} | {faults.get(kind, 0)} |" for kind in FAULTS),
+        "",
+        "| traffic | count |",
+        "|---|---:|",
+        *(f"| {kind} | {count} |" for kind, count in sorted(report["traffic"].items())),
+        "",
+        "| check | value |",
+        "|---|---:|",
+        f"| requests answered exactly once | {report['answered_once']} of {report['requests']} |",
+        *(f"| {name} | {value} |" for name, value in violations.items()),
+        f"| effects discarded by fenced workers | {report['discarded_effects']} |",
+        f"| answer latency p50 / p95 | {report['latency_s']['p50']} / "
+        f"{report['latency_s']['p95']} s |",
+        "",
+        "verdict: " + ("0 violations" if report["ok"] else "VIOLATIONS (see --json)"),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
