@@ -162,6 +162,8 @@ class DigestHandlers:
                     message.message_thread_id or 0 if message.is_topic_message else 0,
                     replied.message_id if replied is not None else 0,
                     replied_author.id if replied_author is not None else 0,
+                    shared_document=message.forward_origin is not None
+                    and message.document is not None,
                 )
             ]
         )

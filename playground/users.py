@@ -104,10 +104,17 @@ class SimulatedUsers(EmulatorState):
         reply_to: dict[str, Any] | None = None,
         declared_size: int | None = None,
         thread_id: int | None = None,
+        forward_from: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A user sends a file (optionally captioned, e.g. with ``/summary``)."""
+        """A user sends (or forwards) a file (optionally captioned, e.g. with ``/summary``)."""
         stored = self.store_file(data, file_name, declared_size)
         message = self._base_message(chat, user, reply_to, thread_id)
+        if forward_from is not None:
+            message["forward_origin"] = {
+                "type": "user",
+                "date": int(time.time()) - 60,
+                "sender_user": forward_from,
+            }
         message["document"] = {
             "file_id": stored.file_id,
             "file_unique_id": f"U{stored.file_id}",

@@ -317,10 +317,15 @@ def test_reactions_replies_and_pins_move_a_message_up_the_digest(digests: Digest
         assert left_out[0].message_id in chosen, signals
 
     tree = chat([("Ana", "Root question?"), ("Bob", "a"), ("Carla", "b"), ("Ana", "c")])
-    tree = [tree[0], replace(tree[1], reply_to=1), replace(tree[2], reply_to=2), tree[3]]
+    tree = [
+        tree[0],
+        replace(tree[1], reply_to=1),
+        replace(tree[2], reply_to=2),
+        replace(tree[3], shared_document=True),
+    ]
     strength = signal_strength(tree)
     assert strength[0] == pytest.approx(np.log1p(2)) and strength[1] == pytest.approx(np.log1p(1))
-    assert strength[2] == 0 and strength[3] == 0
+    assert strength[2] == 0 and strength[3] == pytest.approx(np.log1p(3)), "a shared document"
 
 
 async def test_eval_catchup_lists_every_reply_to_a_random_member(digests: DigestService) -> None:

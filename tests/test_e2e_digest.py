@@ -547,3 +547,21 @@ async def test_reactions_and_a_pin_bring_a_left_out_message_into_the_digest(
     quoted = {int(LINK_RE.match(e["url"]).group(1)) for e in entities if e["type"] == "text_link"}  # type: ignore[union-attr]
     assert chosen["message_id"] in quoted, text
     assert chosen["text"][:40] in text
+
+    # A document forwarded in is kept (its caption) and marked as such.
+    shared = await emulator.send_document(
+        group,
+        user(emulator, "Bob"),
+        b"%PDF-1.4 minutes",
+        "minutes.pdf",
+        "application/pdf",
+        caption="The allotment rules for next season, as the committee sent them.",
+        forward_from={"id": 4242, "is_bot": False, "first_name": "Committee"},
+    )
+
+    async def kept_as_shared() -> bool:
+        rows = {m.message_id: m for m in await store.messages(GROUP_ID)}
+        found = rows.get(shared["message_id"])
+        return found is not None and found.shared_document
+
+    await eventually(kept_as_shared)

@@ -212,6 +212,8 @@ class ChatMessage:
     """How many reactions it has (0 when the bot cannot see them: it must be an admin)."""
     pinned: bool = False
     """Whether it was pinned while kept."""
+    shared_document: bool = False
+    """Whether it forwarded a document into the group (its caption is the text kept)."""
 
 
 @dataclass(frozen=True)

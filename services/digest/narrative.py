@@ -48,7 +48,7 @@ conversation set carries reactions or reply trees; with simulated reactions
 (``bench/digest_signals.py``) a larger weight gains more from reactions that track importance
 and loses more to noise, and 1 keeps most of the gain for little loss."""
 PIN_WORTH = 3
-"""Reactions a pin counts as."""
+"""Reactions a pin (or a document forwarded into the group) counts as."""
 MAX_SCORED = 200
 """Units the learned scorer reads at most (the most substantial ones) in a long window."""
 WRITER_CONTEXT = 40
@@ -202,7 +202,8 @@ def build_narrative(
 
 def signal_strength(messages: Sequence[ChatMessage]) -> np.ndarray:
     """What the group made of each message: ``log1p`` of its reactions, of the replies below
-    it in the window (the whole reply tree, not only direct replies) and of a pin."""
+    it in the window (the whole reply tree, not only direct replies), and a pin or a document
+    forwarded in (each worth :data:`PIN_WORTH` reactions)."""
     index_of = {m.message_id: i for i, m in enumerate(messages)}
     below = [0] * len(messages)
     for message in messages:
@@ -215,7 +216,9 @@ def signal_strength(messages: Sequence[ChatMessage]) -> np.ndarray:
             parent = index_of.get(up) if up else None
     return np.array(
         [
-            np.log1p(max(0, m.reactions)) + np.log1p(below[i]) + m.pinned * np.log1p(PIN_WORTH)
+            np.log1p(max(0, m.reactions))
+            + np.log1p(below[i])
+            + (m.pinned + m.shared_document) * np.log1p(PIN_WORTH)
             for i, m in enumerate(messages)
         ],
         dtype=np.float64,

@@ -117,14 +117,15 @@ class ArchiveStore(StoreBase):
                     m.thread_id,
                     m.reply_to,
                     m.reply_to_user,
+                    int(m.shared_document),
                 )
             )
         await tx.executemany(
             """
             INSERT INTO group_messages
                 (chat_id, message_id, user_id, author, date, text, stored_at, thread_id,
-                 reply_to, reply_to_user)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 reply_to, reply_to_user, shared_document)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (chat_id, message_id) DO UPDATE SET text = excluded.text,
                 author = excluded.author
             """,
@@ -165,6 +166,7 @@ class ArchiveStore(StoreBase):
                     replied_by,
                     reactions,
                     bool(pinned),
+                    bool(shared),
                 )
                 for (
                     _,
@@ -178,6 +180,7 @@ class ArchiveStore(StoreBase):
                     replied_by,
                     reactions,
                     pinned,
+                    shared,
                 ) in reversed(rows)
             ]
 
@@ -198,7 +201,8 @@ class ArchiveStore(StoreBase):
     ) -> tuple[list[Row], GroupCipher | None]:
         query = (
             "SELECT chat_id, message_id, user_id, author, date, text, thread_id, reply_to,"
-            " reply_to_user, reactions, pinned FROM group_messages WHERE chat_id = ?"
+            " reply_to_user, reactions, pinned, shared_document FROM group_messages"
+            " WHERE chat_id = ?"
         )
         parameters: list[int] = [chat_id]
         for clause, value in (

@@ -156,10 +156,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # What the group made of a kept message: how many reactions it has (counts only, never
-    # who reacted) and whether it was pinned. Both rank it in digests and catch-ups.
+    # who reacted), whether it was pinned, whether it forwarded a document in. They rank it in
+    # digests and catch-ups.
     """
     ALTER TABLE group_messages ADD COLUMN reactions INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE group_messages ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE group_messages ADD COLUMN shared_document INTEGER NOT NULL DEFAULT 0;
     """,
 )
 

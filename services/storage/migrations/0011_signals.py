@@ -1,4 +1,5 @@
-"""Reaction counts and pins of kept messages (ranking signals for digests and catch-ups)."""
+"""Reaction counts, pins and forwarded-in documents of kept messages (ranking signals for
+digests and catch-ups)."""
 
 from services.storage.schema import schema_step
 
