@@ -968,3 +968,57 @@ async def test_an_automatic_catchup_is_sent_once_when_its_worker_stalls_mid_send
     assert len(catchups) == 1, [m["text"][:60] for m in catchups]
     assert "water the beans every evening" in catchups[0]["text"]
     assert "taking over 1 unfinished updates" in other.text(), "the update was handled again"
+
+
+async def test_a_send_that_leaves_after_a_take_over_is_taken_back(
+    emulator: BotAPIEmulator, cluster: Any, redis_url: tuple[str, str]
+) -> None:
+    """The lease is checked right before a send, but a worker can stall between that check and
+    Telegram receiving the send. Stopped there (its placeholder already in the chat), its
+    stream is taken over and the other worker answers; when it continues it deletes what it
+    sent late, and the chat is left with one answer."""
+    workers = [cluster("worker", f"worker{i}") for i in range(2)]
+    for worker in workers:
+        await worker.ready("owns partitions")
+    cluster("ingress", "ingress")
+    await asyncio.wait_for(emulator.polling_started.wait(), 60)
+    await emulator.wait_until(lambda: all(owned_partitions(w.text()) for w in workers), timeout=60)
+    user = emulator.add_user(71, "Gil", "en")
+    chat = emulator.private_chat(user)
+    owner = next(w for w in workers if chat["id"] % 8 in owned_partitions(w.text()))
+    other = next(w for w in workers if w is not owner)
+    stopped: list[int] = []
+
+    def stall_mid_send(event: str, payload: dict[str, Any]) -> None:
+        params = payload.get("params") or {}
+        if (
+            event == "call"
+            and payload.get("method") == "sendMessage"
+            and str(params.get("chat_id")) == str(chat["id"])
+            and not stopped
+        ):
+            owner.process.send_signal(signal.SIGSTOP)  # before it reads Telegram's answer
+            stopped.append(int(payload["result"]["message_id"]))
+
+    emulator.add_listener(stall_mid_send)
+    await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
+    await emulator.wait_until(lambda: stopped, timeout=60)
+    try:
+        await emulator.wait_until(
+            lambda: any(
+                m["message_id"] != stopped[0] and m["text"].startswith("LexRank")
+                for m in emulator.bot_messages(chat["id"])
+            ),
+            timeout=60,
+        )
+    finally:
+        owner.process.send_signal(signal.SIGCONT)
+    await emulator.wait_until(
+        lambda: [c for c in emulator.calls_to("deleteMessage") if c.ok], timeout=30
+    )
+    await drained(emulator, redis_url)
+    messages = emulator.bot_messages(chat["id"])
+    assert [m["text"][:7] for m in messages] == ["LexRank"], messages
+    assert messages[0]["message_id"] != stopped[0]
+    await owner.ready("was taken back", 30)  # its log, written once the delete returned
+    assert "taking over 1 unfinished" in other.text()

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.delivery.inbox import DeliveryLedger
@@ -223,9 +223,41 @@ class PacedRequests(BaseRateLimiter[int]):
             if seq >= 0 and work is not None and work.sends == seq + 1:
                 work.sends = seq
             raise
+        if fenced and work is not None and endpoint in SEND_ENDPOINTS:
+            await self._take_back_if_stale(callback, kwargs, chat_id, work.update_id, result)
         if seq >= 0 and work is not None and self.ledger is not None and isinstance(chat_id, int):
             await self.ledger.record_sent(work.update_id, seq, chat_id, json.dumps(result))
         return result
+
+    async def _take_back_if_stale(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        kwargs: dict[str, Any],
+        chat_id: int | str | None,
+        update_id: int,
+        result: bool | dict[str, Any] | list[dict[str, Any]],
+    ) -> None:
+        """The lease is checked right before a send, but the process can stall between that
+        check and Telegram receiving the send (SIGSTOP, a long pause): the stream may have
+        been taken over meanwhile, and the new owner answers the update too. Checked again
+        once the send returned; a message sent that late is deleted, and the fence raises."""
+        assert self.fence is not None
+        try:
+            await self.fence(update_id)
+        except Exception:
+            sent = result if isinstance(result, list) else [result]
+            for message in sent:
+                if isinstance(message, dict) and "message_id" in message:
+                    with contextlib.suppress(TelegramError):
+                        await callback(
+                            "deleteMessage",
+                            {"chat_id": chat_id, "message_id": message["message_id"]},
+                            **kwargs,
+                        )
+            logger.warning(
+                "update %s: a send that left after a take-over was taken back", update_id
+            )
+            raise
 
     async def _paced(
         self,
