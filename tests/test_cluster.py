@@ -898,6 +898,29 @@ async def test_the_first_worker_hands_the_single_process_inbox_over_to_the_queue
         await store.close()
 
 
+def stop_in_mid_send(
+    emulator: BotAPIEmulator, worker: Process, chat_id: int, containing: str = ""
+) -> list[int]:
+    """SIGSTOP ``worker`` as Telegram receives its first ``sendMessage`` to ``chat_id`` (with
+    ``containing`` in its text), before it reads the answer; the list gets the message id."""
+    stopped: list[int] = []
+
+    def listener(event: str, payload: dict[str, Any]) -> None:
+        params = payload.get("params") or {}
+        if (
+            event == "call"
+            and payload.get("method") == "sendMessage"
+            and str(params.get("chat_id")) == str(chat_id)
+            and containing in str(params.get("text"))
+            and not stopped
+        ):
+            worker.process.send_signal(signal.SIGSTOP)
+            stopped.append(int(payload["result"]["message_id"]))
+
+    emulator.add_listener(listener)
+    return stopped
+
+
 async def test_an_automatic_catchup_is_sent_once_when_its_worker_stalls_mid_send(
     emulator: BotAPIEmulator, cluster: Any, redis_url: tuple[str, str]
 ) -> None:
@@ -937,21 +960,7 @@ async def test_an_automatic_catchup_is_sent_once_when_its_worker_stalls_mid_send
     await drained(emulator, redis_url)
 
     owner = next(w for w in workers if group_id % 8 in owned_partitions(w.text()))
-    stopped: list[Process] = []
-
-    def stall_the_sender(event: str, payload: dict[str, Any]) -> None:
-        params = payload.get("params") or {}
-        if (
-            event == "call"
-            and payload.get("method") == "sendMessage"
-            and str(params.get("chat_id")) == str(private["id"])
-            and "Catch-up" in str(params.get("text"))
-            and not stopped
-        ):
-            owner.process.send_signal(signal.SIGSTOP)
-            stopped.append(owner)
-
-    emulator.add_listener(stall_the_sender)
+    stopped = stop_in_mid_send(emulator, owner, private["id"], "Catch-up")
     # She is away for longer than the setting: what is awaited is the clock itself.
     await asyncio.sleep(max(0.0, away_until - time.monotonic()))
     await emulator.send_text(group, ana, "Back from holidays!")
@@ -987,20 +996,7 @@ async def test_a_send_that_leaves_after_a_take_over_is_taken_back(
     chat = emulator.private_chat(user)
     owner = next(w for w in workers if chat["id"] % 8 in owned_partitions(w.text()))
     other = next(w for w in workers if w is not owner)
-    stopped: list[int] = []
-
-    def stall_mid_send(event: str, payload: dict[str, Any]) -> None:
-        params = payload.get("params") or {}
-        if (
-            event == "call"
-            and payload.get("method") == "sendMessage"
-            and str(params.get("chat_id")) == str(chat["id"])
-            and not stopped
-        ):
-            owner.process.send_signal(signal.SIGSTOP)  # before it reads Telegram's answer
-            stopped.append(int(payload["result"]["message_id"]))
-
-    emulator.add_listener(stall_mid_send)
+    stopped = stop_in_mid_send(emulator, owner, chat["id"])
     await emulator.send_text(chat, user, "/summary " + ENGLISH_ARTICLE)
     await emulator.wait_until(lambda: stopped, timeout=60)
     try:
