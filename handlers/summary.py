@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -93,6 +94,8 @@ class _Batch:
     """Forwarded voice notes in the batch, by message id."""
     read: dict[int, str] = field(default_factory=dict)
     """The text of album photos in the batch (by OCR), by message id."""
+    context: contextvars.Context | None = None
+    """Where its answer runs: the latest forward's update (its sends are recorded under it)."""
 
     def text_of(self, message: Message) -> str:
         """A message's text, its transcript, or the text read on its photo."""
@@ -145,6 +148,7 @@ class SummaryHandlers:
         if resolved is None:
             return
         message, preferences, language = resolved
+        await self._answer_waiting_forwards(message)
         run = self._summarize if kind == "summary" else self._keywords
         recording = None
         if not command_arguments(message):
@@ -400,7 +404,21 @@ class SummaryHandlers:
         window = self._deps.limits.forward_batch_seconds
         deadline = batch.first_seen + window * _MAX_BATCH_WAIT_FACTOR
         delay = max(0.0, min(window, deadline - loop.time()))
-        batch.timer = asyncio.create_task(self._flush_later(key, delay))
+        batch.context = contextvars.copy_context()
+        batch.timer = asyncio.create_task(self._flush_later(key, delay), context=batch.context)
+
+    async def _answer_waiting_forwards(self, message: Message) -> None:
+        """Forwards still waiting for their batch window are answered before a command that
+        came after them: answers keep the order of what was sent (a take-over can hand a
+        worker both at once)."""
+        key = (message.chat_id, message.from_user.id if message.from_user else 0)
+        batch = self._batches.get(key)
+        if batch is None or not batch.messages:
+            return
+        if batch.timer is not None:
+            batch.timer.cancel()  # still in its window: nothing of it has run yet
+        batch.timer = asyncio.create_task(self._flush_later(key, 0.0), context=batch.context)
+        await batch.timer
 
     async def _flush_later(self, key: tuple[int, int], delay: float) -> None:
         with contextlib.suppress(asyncio.CancelledError):

@@ -202,6 +202,22 @@ async def test_forwarded_parts_are_joined_and_answered_once(
     assert replies[0]["text"].startswith("LexRank · 3 of 12"), "all three parts were joined"
 
 
+async def test_a_command_after_a_forward_is_answered_after_it(
+    emulator: BotAPIEmulator, make_bot: BotFactory, people: dict[str, Any]
+) -> None:
+    """A forward waits for its batch window; a /summary sent within that window is answered
+    second, as it was sent second."""
+    await make_bot(services=real_services(), forward_batch_seconds=30)
+    chat, bob = people["bob_chat"], people["bob"]
+    author = {"id": 99, "is_bot": False, "first_name": "Reporter"}
+    forwarded = await emulator.send_text(chat, bob, ENGLISH_ARTICLE, forward_from=author)
+    command = await emulator.send_text(chat, bob, "/summary " + ENGLISH_ARTICLE[:700])
+    replies = await wait_replies(emulator, bob["id"], 2)
+    await settled(emulator)
+    answered = [m["reply_to_message"]["message_id"] for m in final_replies(emulator, bob["id"])]
+    assert answered == [forwarded["message_id"], command["message_id"]], replies
+
+
 async def test_a_flood_of_forwards_is_capped_and_says_how_many_were_left_out(
     emulator: BotAPIEmulator, make_bot: BotFactory, people: dict[str, Any]
 ) -> None:
