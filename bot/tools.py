@@ -406,7 +406,8 @@ def _train_grounding(examples: list[Any], args: argparse.Namespace) -> dict[str,
     try:
         report = consistency_head.cross_validate(described) | per_example
         if args.save_head:
-            consistency_head.train(described, Path(args.data).name).save(Path(args.save_head))
+            head = consistency_head.train(described, Path(args.data).name, report=report)
+            head.save(Path(args.save_head))
             report["saved"] = args.save_head
     except ValueError as error:
         raise CondensaError(str(error)) from error

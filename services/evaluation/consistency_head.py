@@ -151,10 +151,15 @@ def cross_validate(
 
 
 def train(
-    described: Sequence[Described], source: str, regularization: float = REGULARIZATION
+    described: Sequence[Described],
+    source: str,
+    regularization: float = REGULARIZATION,
+    report: dict[str, Any] | None = None,
 ) -> ConsistencyHead:
-    """The head to ship: fitted on every row, its cross-validated report in ``about``."""
-    report = cross_validate(described, regularization)
+    """The head to ship: fitted on every row, its cross-validated report in ``about``
+    (``report`` when the caller already has it from :func:`cross_validate`)."""
+    if report is None:
+        report = cross_validate(described, regularization)
     head = fit_head(described, regularization)
     about = {
         "data": source,
